@@ -1,0 +1,59 @@
+"""Input checks shared by every layer: shapes, dtypes, finiteness.
+
+Every failure names the layer, the argument, what was expected and what was given.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["as_batch", "all_finite", "check_shape"]
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """True when no element of ``x`` is NaN or +-inf.
+
+    Summing first is one cheap pass without a boolean temporary: a finite sum implies finite elements
+    (NaN and inf propagate). Only when the sum is not finite (bad input, or an overflowing sum of huge
+    finite values) is the elementwise test run to decide.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(x, axis=None)):
+            return True
+    return bool(np.isfinite(x).all())
+
+
+def as_batch(x: object, owner: str, name: str, width: int | None = None) -> np.ndarray:
+    """Return ``x`` as a finite 2-D float array of shape ``(batch, width)``; raise a clear error otherwise.
+
+    Float arrays are returned as they are (no copy, dtype kept); integer and boolean arrays are converted
+    to float64. ``owner`` names the layer and method in messages, e.g. ``"FullyConnected.forward"``.
+    """
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        want = f"(batch, {width})" if width is not None else "(batch, features)"
+        raise ValueError(f"{owner}: {name} must be 2-D of shape {want}, got {arr.ndim}-D shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{owner}: {name} is an empty batch (shape {arr.shape}); give at least one row")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(
+            f"{owner}: {name} must have width {width} (shape (batch, {width})), "
+            f"got width {arr.shape[1]} (shape {arr.shape})"
+        )
+    if not all_finite(arr):
+        bad = np.argwhere(~np.isfinite(arr))
+        first = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{owner}: {name} must be finite, got {len(bad)} NaN/inf element(s), "
+            f"first at index {first}: {arr[first]}"
+        )
+    return arr
+
+
+def check_shape(arr: np.ndarray, expected: tuple[int, ...], owner: str, name: str, what: str) -> None:
+    """Raise ``ValueError`` unless ``arr.shape == expected``; ``what`` says where ``expected`` comes from."""
+    if arr.shape != tuple(expected):
+        raise ValueError(f"{owner}: {name} must have the shape of {what} {tuple(expected)}, got {arr.shape}")

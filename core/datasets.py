@@ -1,0 +1,85 @@
+"""Data layers on scikit-learn's bundled data sets (no download)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+__all__ = ["SklearnData", "IrisData", "DigitsData", "one_hot"]
+
+
+def one_hot(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """labels : int ndarray of shape (n,) -> float64 ndarray of shape (n, num_classes)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"one_hot: labels must be a 1-D int array, got shape {labels.shape} dtype {labels.dtype}")
+    k = int(labels.max()) + 1 if num_classes is None else num_classes
+    out = np.zeros((labels.size, k))
+    out[np.arange(labels.size), labels] = 1.0
+    return out
+
+
+class SklearnData:
+    """A shuffled 2/3 train, 1/3 test split of a scikit-learn data set, served in batches.
+
+    Features are divided by their largest absolute value; labels are one-hot. The training part is
+    reshuffled at the start of every epoch; the last batch of an epoch may be smaller.
+
+    Parameters
+    ----------
+    loader : callable returning a ``Bunch`` with ``data`` and ``target``
+    batch_size : int
+    rng : numpy.random.Generator or int or None
+    """
+
+    def __init__(self, loader: Callable, batch_size: int, rng: np.random.Generator | int | None = None) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"{type(self).__name__}: batch_size must be an int >= 1, got {batch_size!r}")
+        self.batch_size = int(batch_size)
+        self._rng = np.random.default_rng(rng)
+        bunch = loader()
+        features = np.asarray(bunch.data, dtype=np.float64)
+        features = features / np.abs(features).max()
+        labels = one_hot(np.asarray(bunch.target))
+        order = self._rng.permutation(len(features))
+        self._data, self._label = features[order], labels[order]
+        self.split = int(len(features) * 2 / 3)
+        self._batches = self._batch_indices()
+
+    def _batch_indices(self) -> Iterator[np.ndarray]:
+        while True:
+            order = self._rng.permutation(self.split)
+            for start in range(0, self.split, self.batch_size):
+                yield order[start:start + self.batch_size]
+
+    def forward(self) -> tuple[np.ndarray, np.ndarray]:
+        """Next training batch: (input of shape (batch, features), one-hot labels of shape (batch, classes))."""
+        idx = next(self._batches)
+        return self._data[idx], self._label[idx]
+
+    next = forward
+
+    def get_train_set(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._data[:self.split], self._label[:self.split]
+
+    def get_test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out third: (input, one-hot labels)."""
+        return self._data[self.split:], self._label[self.split:]
+
+
+class IrisData(SklearnData):
+    """Iris: 150 x 4 features, 3 classes (100 train, 50 test)."""
+
+    def __init__(self, batch_size: int, rng: np.random.Generator | int | None = None) -> None:
+        from sklearn.datasets import load_iris  # imported here: scikit-learn is slow to import
+
+        super().__init__(load_iris, batch_size, rng)
+
+
+class DigitsData(SklearnData):
+    """Digits: 1797 x 64 (8x8 images), 10 classes (1198 train, 599 test)."""
+
+    def __init__(self, batch_size: int, rng: np.random.Generator | int | None = None) -> None:
+        from sklearn.datasets import load_digits
+
+        super().__init__(load_digits, batch_size, rng)

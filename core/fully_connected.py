@@ -1,0 +1,114 @@
+"""Fully connected (affine) layer with the bias stored as the last row of the weights."""
+from __future__ import annotations
+
+import numpy as np
+
+from core._validation import check_shape
+from core.layer import Layer
+
+__all__ = ["FullyConnected"]
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"FullyConnected: {name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"FullyConnected: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+class FullyConnected(Layer):
+    """``Y = X @ W[:-1] + W[-1]``.
+
+    Parameters
+    ----------
+    input_size, output_size : int
+    rng : numpy.random.Generator or int or None
+        Source of the initial weights (Glorot uniform; bias row uniform in [0.1, 0.5), so strictly positive).
+    dtype : numpy float dtype, default float64
+        dtype of the weights; float32 weights with float32 input keep the whole pass in float32.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (input_size + 1, output_size)
+        Rows ``0..input_size-1`` are the weight matrix, the last row is the bias.
+    gradient_weights : ndarray of shape (input_size + 1, output_size)
+        Set by ``backward``: ``X.T @ E`` stacked on ``E.sum(axis=0)``.
+    optimizer : object with ``calculate_update(w, g)`` or None
+        When set, ``backward`` updates ``weights`` with it; when None the weights never change.
+    """
+
+    trainable = True
+
+    def __init__(self, input_size: int, output_size: int, rng: np.random.Generator | int | None = None,
+                 dtype: np.dtype | type = np.float64) -> None:
+        super().__init__()
+        self.input_size = _positive_int(input_size, "input_size")
+        self.output_size = _positive_int(output_size, "output_size")
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"FullyConnected: dtype must be a float dtype, got {dtype}")
+        rng = np.random.default_rng(rng)
+        limit = np.sqrt(6.0 / (self.input_size + self.output_size))
+        weights = np.empty((self.input_size + 1, self.output_size), dtype=dtype)
+        weights[:-1] = rng.uniform(-limit, limit, (self.input_size, self.output_size))
+        weights[-1] = rng.uniform(0.1, 0.5, self.output_size)  # strictly positive: ReLU units start alive
+        self._weights = weights
+        self._gradient_weights: np.ndarray | None = None
+        self._optimizer = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: np.ndarray) -> None:
+        arr = np.asarray(value)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"FullyConnected.weights must be a float array, got dtype {arr.dtype}")
+        check_shape(arr, (self.input_size + 1, self.output_size), "FullyConnected", "weights",
+                    "(input_size + 1, output_size)")
+        self._weights = arr
+
+    @property
+    def gradient_weights(self) -> np.ndarray | None:
+        """Gradient of the loss w.r.t. ``weights`` from the last ``backward`` (None before it)."""
+        return self._gradient_weights
+
+    @property
+    def optimizer(self):
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value) -> None:
+        if value is not None and not callable(getattr(value, "calculate_update", None)):
+            raise TypeError(f"FullyConnected.optimizer must have calculate_update(w, g), got {type(value).__name__}")
+        self._optimizer = value
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        """X : ndarray of shape (batch, input_size) -> ndarray of shape (batch, output_size)."""
+        x = self._check_input(input_tensor, self.input_size)
+        w = self._weights
+        out = x @ w[:-1]        # no column of ones: the bias row is added in place
+        out += w[-1]
+        self._remember(x, out.shape)
+        return out
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        """E : ndarray of shape (batch, output_size) -> dL/dX of shape (batch, input_size).
+
+        dL/dX = E @ W[:-1].T (weights before the update), dL/dW[:-1] = X.T @ E, dL/db = sum_rows E.
+        """
+        x, e = self._recall(error_tensor)
+        w = self._weights
+        grad_input = e @ w[:-1].T
+        grad_w = np.empty(w.shape, dtype=np.result_type(x, e))
+        np.matmul(x.T, e, out=grad_w[:-1])
+        np.sum(e, axis=0, out=grad_w[-1])
+        self._gradient_weights = grad_w
+        if self._optimizer is not None:
+            self._weights = self._optimizer.calculate_update(w, grad_w)
+        return grad_input
+
+    def __repr__(self) -> str:
+        return f"FullyConnected({self.input_size}, {self.output_size})"

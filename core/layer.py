@@ -1,0 +1,47 @@
+"""The small base class every layer derives from."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from core._validation import as_batch, check_shape
+
+__all__ = ["Layer"]
+
+
+class Layer:
+    """Base of all layers: the forward cache and the checks on ``backward``'s error tensor.
+
+    Subclasses implement ``forward(input_tensor)`` and ``backward(error_tensor)``. ``forward`` stores what
+    ``backward`` needs with :meth:`_remember`; ``backward`` fetches it with :meth:`_recall`, which raises
+    ``RuntimeError`` if ``forward`` has not run yet.
+    """
+
+    trainable: bool = False
+
+    def __init__(self) -> None:
+        self._cache: Any = None
+        self._output_shape: tuple[int, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def _check_input(self, input_tensor: object, width: int | None = None) -> np.ndarray:
+        return as_batch(input_tensor, f"{self.name}.forward", "input_tensor", width)
+
+    def _remember(self, cache: Any, output_shape: tuple[int, ...]) -> None:
+        self._cache = cache
+        self._output_shape = output_shape
+
+    def _recall(self, error_tensor: object) -> tuple[Any, np.ndarray]:
+        """Return ``(cache, error)`` with ``error`` checked against the shape of the last forward output."""
+        if self._output_shape is None:
+            raise RuntimeError(f"{self.name}.backward called before forward: call forward(input_tensor) first")
+        error = as_batch(error_tensor, f"{self.name}.backward", "error_tensor")
+        check_shape(error, self._output_shape, f"{self.name}.backward", "error_tensor", "the last forward output")
+        return self._cache, error
+
+    def __repr__(self) -> str:
+        return f"{self.name}()"

@@ -1,0 +1,91 @@
+"""A sequential network: data layer -> layers -> loss layer."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+__all__ = ["NeuralNetwork"]
+
+
+class NeuralNetwork:
+    """The seed's network container.
+
+    Parameters
+    ----------
+    optimizer : object with ``calculate_update(w, g)``
+        Each trainable layer appended gets its own deep copy.
+
+    Attributes
+    ----------
+    layers : list
+        Applied in order by ``forward`` and in reverse by ``backward``.
+    loss : list of float
+        One entry per ``train`` iteration.
+    data_layer : object
+        ``forward()`` (or ``next()``) returns ``(input_tensor, label_tensor)``.
+    loss_layer : object
+        ``forward(prediction, label)`` returns the loss, ``backward(label)`` its gradient.
+    """
+
+    def __init__(self, optimizer) -> None:
+        self.optimizer = optimizer
+        self.layers: list = []
+        self.loss: list[float] = []
+        self.data_layer = None
+        self.loss_layer = None
+        self._label_tensor: np.ndarray | None = None
+
+    def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.data_layer is None:
+            raise RuntimeError("NeuralNetwork.forward: data_layer is not set; assign an object whose "
+                               "forward() or next() returns (input_tensor, label_tensor)")
+        fetch = getattr(self.data_layer, "forward", None) or getattr(self.data_layer, "next", None)
+        if fetch is None:
+            raise TypeError(f"NeuralNetwork.data_layer must have forward() or next(), "
+                            f"got {type(self.data_layer).__name__}")
+        return fetch()
+
+    def forward(self) -> float:
+        """Run one batch from ``data_layer`` through the layers and the loss; return the loss."""
+        if self.loss_layer is None:
+            raise RuntimeError("NeuralNetwork.forward: loss_layer is not set")
+        input_tensor, label_tensor = self._next_batch()
+        output = self.test(input_tensor)
+        self._label_tensor = label_tensor
+        return self.loss_layer.forward(output, label_tensor)
+
+    def backward(self) -> None:
+        """Propagate the loss gradient of the last ``forward`` back through every layer."""
+        if self._label_tensor is None:
+            raise RuntimeError("NeuralNetwork.backward called before forward: call forward() first")
+        error = self.loss_layer.backward(self._label_tensor)
+        for layer in reversed(self.layers):
+            error = layer.backward(error)
+
+    def append_trainable_layer(self, layer) -> None:
+        """Give ``layer`` a deep copy of the network's optimizer, then append it."""
+        layer.optimizer = copy.deepcopy(self.optimizer)
+        self.layers.append(layer)
+
+    def append_layer(self, layer) -> None:
+        """Append ``layer``; trainable layers get an optimizer copy as in ``append_trainable_layer``."""
+        if getattr(layer, "trainable", False):
+            self.append_trainable_layer(layer)
+        else:
+            self.layers.append(layer)
+
+    def train(self, iterations: int) -> None:
+        """Run ``iterations`` forward/backward passes, appending each loss to ``self.loss``."""
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+            raise ValueError(f"NeuralNetwork.train: iterations must be an int >= 0, got {iterations!r}")
+        for _ in range(iterations):
+            self.loss.append(self.forward())
+            self.backward()
+
+    def test(self, input_tensor: np.ndarray) -> np.ndarray:
+        """Return the last layer's output for ``input_tensor`` (no loss, no label)."""
+        output = input_tensor
+        for layer in self.layers:
+            output = layer.forward(output)
+        return output

@@ -1,0 +1,159 @@
+import numpy as np
+import pytest
+
+from core import FullyConnected, Sgd
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_weights_shape_and_init(rng):
+    layer = FullyConnected(4, 3, rng)
+    assert layer.trainable
+    assert layer.weights.shape == (5, 3)
+    assert np.all(layer.weights[-1] > 0), "bias row must start strictly positive"
+    limit = np.sqrt(6 / 7)
+    assert np.all(np.abs(layer.weights[:-1]) <= limit)
+    assert layer.gradient_weights is None
+
+
+def test_init_is_reproducible_from_rng():
+    a = FullyConnected(4, 3, np.random.default_rng(7)).weights
+    b = FullyConnected(4, 3, np.random.default_rng(7)).weights
+    c = FullyConnected(4, 3, np.random.default_rng(8)).weights
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_forward_is_affine_with_bias_row(rng):
+    layer = FullyConnected(4, 3, rng)
+    x = rng.standard_normal((6, 4))
+    expected = np.hstack([x, np.ones((6, 1))]) @ layer.weights  # the seed's formulation
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-14, atol=1e-14)
+
+
+def test_backward_values(rng):
+    layer = FullyConnected(4, 3, rng)
+    x, e = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
+    layer.forward(x)
+    grad = layer.backward(e)
+    np.testing.assert_allclose(grad, e @ layer.weights[:-1].T, rtol=1e-14)
+    np.testing.assert_allclose(layer.gradient_weights[:-1], x.T @ e, rtol=1e-14)
+    np.testing.assert_allclose(layer.gradient_weights[-1], e.sum(axis=0), rtol=1e-14)
+    assert layer.gradient_weights.shape == layer.weights.shape
+
+
+def test_no_optimizer_never_changes_weights(rng):
+    layer = FullyConnected(4, 3, rng)
+    before = layer.weights.copy()
+    layer.forward(rng.standard_normal((6, 4)))
+    layer.backward(rng.standard_normal((6, 3)))
+    np.testing.assert_array_equal(layer.weights, before)
+
+
+def test_optimizer_updates_with_gradient_and_returns_pre_update_error(rng):
+    layer = FullyConnected(4, 3, rng)
+    layer.optimizer = Sgd(0.5)
+    before = layer.weights.copy()
+    x, e = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
+    layer.forward(x)
+    grad = layer.backward(e)
+    np.testing.assert_allclose(grad, e @ before[:-1].T, rtol=1e-14)
+    np.testing.assert_allclose(layer.weights, before - 0.5 * layer.gradient_weights, rtol=1e-14)
+
+
+def test_update_decreases_loss(rng):
+    """The seed's check: stepping against the gradient of sum(Y) lowers sum(Y) (also through the bias)."""
+    layer = FullyConnected(4, 3, rng)
+    layer.optimizer = Sgd(1e-2)
+    x = rng.random((9, 4))
+    for _ in range(5):
+        y = layer.forward(x)
+        layer.backward(np.ones_like(y))
+        assert layer.forward(x).sum() < y.sum()
+
+
+def test_float32_stays_float32(rng):
+    layer = FullyConnected(4, 3, rng, dtype=np.float32)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    y = layer.forward(x)
+    assert y.dtype == np.float32
+    grad = layer.backward(np.ones_like(y))
+    assert grad.dtype == np.float32 and layer.gradient_weights.dtype == np.float32
+    layer.optimizer = Sgd(0.1)
+    layer.forward(x)
+    layer.backward(np.ones_like(y))
+    assert layer.weights.dtype == np.float32
+
+
+def test_inputs_are_not_written_and_outputs_are_new(rng):
+    layer = FullyConnected(4, 3, rng)
+    layer.optimizer = Sgd(0.1)
+    x, e = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
+    x0, e0 = x.copy(), e.copy()
+    y = layer.forward(x)
+    g = layer.backward(e)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(e, e0)
+    assert not np.shares_memory(y, x) and not np.shares_memory(g, e)
+
+
+def test_integer_input_is_accepted_as_float(rng):
+    layer = FullyConnected(2, 2, rng)
+    np.testing.assert_allclose(layer.forward(np.array([[1, 2]])), layer.forward(np.array([[1.0, 2.0]])))
+
+
+def test_wrong_width_names_expected_and_given(rng):
+    with pytest.raises(ValueError, match=r"width 4.*got width 5"):
+        FullyConnected(4, 3, rng).forward(np.ones((6, 5)))
+
+
+@pytest.mark.parametrize("bad, exc, pattern", [
+    (np.ones(4), ValueError, r"2-D.*got 1-D shape \(4,\)"),
+    (np.ones((2, 3, 4)), ValueError, r"2-D.*got 3-D"),
+    (np.ones((0, 4)), ValueError, r"empty batch"),
+    (np.array([["a", "b", "c", "d"]]), TypeError, r"real numeric.*<U1"),
+    (np.ones((2, 4), dtype=complex), TypeError, r"real numeric.*complex"),
+    (np.array([[1.0, np.nan, 0, 0]]), ValueError, r"finite.*1 NaN/inf.*\(0, 1\)"),
+    (np.array([[1.0, 0, 0, -np.inf]]), ValueError, r"finite.*\(0, 3\)"),
+])
+def test_bad_input(rng, bad, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        FullyConnected(4, 3, rng).forward(bad)
+
+
+def test_bad_error_tensor(rng):
+    layer = FullyConnected(4, 3, rng)
+    layer.forward(np.ones((6, 4)))
+    with pytest.raises(ValueError, match=r"shape of the last forward output \(6, 3\), got \(6, 4\)"):
+        layer.backward(np.ones((6, 4)))
+    with pytest.raises(ValueError, match="finite"):
+        layer.backward(np.full((6, 3), np.nan))
+
+
+def test_backward_before_forward(rng):
+    with pytest.raises(RuntimeError, match="call forward"):
+        FullyConnected(4, 3, rng).backward(np.ones((6, 3)))
+
+
+@pytest.mark.parametrize("args, exc", [((0, 3), ValueError), ((4, -1), ValueError), ((4.0, 3), TypeError),
+                                       ((True, 3), TypeError)])
+def test_bad_sizes(args, exc):
+    with pytest.raises(exc):
+        FullyConnected(*args)
+
+
+def test_weights_setter_checks_shape(rng):
+    layer = FullyConnected(4, 3, rng)
+    with pytest.raises(ValueError, match=r"\(5, 3\), got \(4, 3\)"):
+        layer.weights = np.ones((4, 3))
+    new = np.zeros((5, 3))
+    layer.weights = new
+    assert layer.weights is new
+
+
+def test_optimizer_setter_checks_protocol(rng):
+    with pytest.raises(TypeError, match="calculate_update"):
+        FullyConnected(4, 3, rng).optimizer = object()

@@ -1,0 +1,24 @@
+import pytest
+
+from core.train import build_network, main
+
+
+def test_main_prints_accuracy_and_saves_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs the 'plot' extra")
+    png = tmp_path / "loss.png"
+    assert main(["--dataset", "iris", "--iterations", "50", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "iteration     50" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main_rejects_bad_arguments():
+    with pytest.raises(SystemExit):
+        main(["--dataset", "mnist"])
+    with pytest.raises(SystemExit):
+        main(["--iterations", "0"])
+
+
+def test_build_network_rejects_unknown_dataset():
+    with pytest.raises(ValueError, match="iris"):
+        build_network("cifar")
