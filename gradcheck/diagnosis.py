@@ -1,0 +1,58 @@
+"""Recognise the usual shapes of a wrong gradient and say what probably caused them."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["diagnose"]
+
+
+def _near(value: float, target: float, rel: float = 1e-3) -> bool:
+    return abs(value - target) <= rel * abs(target)
+
+
+def _ratio_hint(ratio: float, batch: int | None) -> str:
+    if _near(ratio, -1.0):
+        return "analytic = -numeric everywhere: the sign is flipped"
+    text = f"analytic = {ratio:.4g} x numeric everywhere (a constant factor)"
+    if batch and batch > 1:
+        if _near(ratio, 1.0 / batch):
+            return text + f": divided by the batch size {batch} (mean instead of sum)?"
+        if _near(ratio, float(batch)):
+            return text + f": multiplied by the batch size {batch}?"
+    if _near(abs(ratio), 2.0) or _near(abs(ratio), 0.5):
+        return text + ": a factor 2 (from a square, or a symmetric term counted twice)?"
+    return text + ": a scale factor in backward (a learning rate, a normalisation) that forward does not have?"
+
+
+def diagnose(name: str, analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray,
+             tolerance: np.ndarray, batch: int | None = None) -> str | None:
+    """A hint for a failed tensor, or None. Arrays have the tensor's shape; ``failed`` is boolean."""
+    if not failed.any():
+        return None
+    a, n = analytic[failed], numeric[failed]
+    tol = tolerance[failed]
+    small_a, small_n = np.abs(a) <= tol, np.abs(n) <= tol
+    if small_a.all() and not small_n.all():
+        return "analytic gradient is zero where the numeric one is not: backward does not produce this gradient " \
+               "(never set, or overwritten with zeros)?"
+    if small_n.all() and not small_a.all():
+        return "analytic gradient is non-zero where the numeric one is zero: a missing mask (e.g. ReLU backward " \
+               "not masked by input > 0), or a term whose forward has no effect?"
+    if analytic.ndim == 2 and analytic.shape[0] == analytic.shape[1] and analytic.shape[0] > 1 \
+            and np.allclose(analytic, numeric.T, rtol=1e-6, atol=float(np.max(tolerance))):
+        return "analytic equals the transpose of the numeric gradient: a transpose is missing or extra"
+    valid = np.abs(n) > tol
+    if valid.sum() >= 2:
+        ratios = a[valid] / n[valid]
+        if np.ptp(ratios) <= 1e-3 * np.abs(ratios).mean() + 1e-12:
+            return _ratio_hint(float(ratios.mean()), batch)
+    if name.endswith("weights") and analytic.ndim == 2 and failed.shape[0] > 1 \
+            and failed[-1].any() and not failed[:-1].any():
+        return "errors only in the last row (the bias row): its gradient is the error tensor summed over the batch"
+    if name.endswith("weights") and analytic.ndim == 2 and failed.shape[0] > 1 \
+            and failed[:-1].any() and not failed[-1].any():
+        return "the bias row (last row) is right but the weight rows are not: check X.T @ E"
+    if failed.sum() == 1:
+        index = tuple(int(i) for i in np.argwhere(failed)[0])
+        return f"a single element is wrong, at index {index}: an off-by-one or an indexing slip?"
+    return None

@@ -1,0 +1,113 @@
+"""What a gradient check found, and the one function that turns it into text."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report"]
+
+
+@dataclass
+class ElementError:
+    """One checked element: where it is, both gradients, and the tolerance it was held to."""
+
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    abs_error: float
+    tolerance: float
+
+
+@dataclass
+class TensorCheck:
+    """The comparison of one gradient tensor (``input``, ``weights``, ``layers[0].weights`` ...)."""
+
+    name: str
+    shape: tuple[int, ...]
+    method: str                     # "elements", "columns" (rows independent) or "directions" (fast mode)
+    checked: int
+    failed: int
+    max_abs_error: float
+    max_rel_error: float
+    worst: list[ElementError] = field(default_factory=list)
+    kinks: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    hint: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass
+class GradcheckReport:
+    """Everything one check found. ``ok`` is False if any tensor failed or any hygiene problem was seen."""
+
+    target: str
+    mode: str
+    seed: int
+    step: float
+    rtol: float
+    atol: float
+    tensors: list[TensorCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(t.ok for t in self.tensors)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict (``json.dumps(report.to_dict())``)."""
+        out = asdict(self)
+        out["ok"] = self.ok
+        for tensor, check in zip(out["tensors"], self.tensors):
+            tensor["ok"] = check.ok
+        return out
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+
+class GradientCheckError(AssertionError):
+    """Raised by ``assert_gradients``; ``.report`` is the :class:`GradcheckReport`."""
+
+    def __init__(self, report: GradcheckReport) -> None:
+        super().__init__(format_report(report))
+        self.report = report
+
+
+def _g(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def format_report(report: GradcheckReport) -> str:
+    """The readable text of a report: a header, one table row per tensor, then details of every failure."""
+    status = "PASS" if report.ok else "FAIL"
+    lines = [f"gradcheck {report.target}: {status}  (mode {report.mode}, seed {report.seed}, "
+             f"step {report.step:.2g} x max(|value|, 1), rtol {report.rtol:g}, atol {report.atol:g})"]
+    header = f"  {'tensor':<24} {'shape':<14} {'method':<10} {'checked':>7} {'failed':>6} {'kinks':>5} " \
+             f"{'skipped':>7} {'max abs err':>11} {'max rel err':>11}"
+    lines.append(header)
+    for t in report.tensors:
+        lines.append(f"  {t.name:<24} {str(t.shape):<14} {t.method:<10} {t.checked:>7} {t.failed:>6} {t.kinks:>5} "
+                     f"{sum(t.skipped.values()):>7} {t.max_abs_error:>11.3g} {t.max_rel_error:>11.3g}"
+                     f"  {'ok' if t.ok else 'FAIL'}")
+    for t in report.tensors:
+        if t.note:
+            lines.append(f"  note on {t.name}: {t.note}")
+        for reason, count in t.skipped.items():
+            lines.append(f"  {t.name}: {count} element(s) skipped: {reason}")
+        if t.ok:
+            continue
+        lines.append(f"  {t.name}: {t.failed} of {t.checked} elements wrong; worst "
+                     f"(tolerance = atol + rtol*|numeric| + 8*(|diff(h) - diff(h/2)| + rounding)):")
+        lines.append(f"    {'index':<16} {'analytic':>13} {'numeric':>13} {'abs err':>11} {'tolerance':>11}")
+        for e in t.worst:
+            lines.append(f"    {str(e.index):<16} {_g(e.analytic):>13} {_g(e.numeric):>13} "
+                         f"{e.abs_error:>11.3g} {e.tolerance:>11.3g}")
+        if t.hint:
+            lines.append(f"    hint: {t.hint}")
+    lines.extend(f"  PROBLEM: {p}" for p in report.problems)
+    lines.extend(f"  warning: {w}" for w in report.warnings)
+    return "\n".join(lines)
