@@ -111,4 +111,4 @@ class FullyConnected(Layer):
         return grad_input
 
     def __repr__(self) -> str:
-        return f"FullyConnected({self.input_size}, {self.output_size})"
+        return f"{self.name}({self.input_size}, {self.output_size})"

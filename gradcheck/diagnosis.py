@@ -24,35 +24,45 @@ def _ratio_hint(ratio: float, batch: int | None) -> str:
     return text + ": a scale factor in backward (a learning rate, a normalisation) that forward does not have?"
 
 
+def _where(name: str, failed: np.ndarray) -> str | None:
+    """Where the errors are, when that is telling."""
+    if failed.sum() == 1:
+        index = tuple(int(i) for i in np.argwhere(failed)[0])
+        return f"a single element is wrong, at index {index}: an off-by-one or an indexing slip?"
+    if name.endswith("weights") and failed.ndim == 2 and failed.shape[0] > 1:
+        if failed[-1].any() and not failed[:-1].any():
+            return "errors only in the last row (the bias row): its gradient is the error summed over the batch"
+        if failed[:-1].any() and not failed[-1].any():
+            return "the bias row (last row) is right but the weight rows are not: check X.T @ E"
+    return None
+
+
+def _what(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray,
+          batch: int | None) -> str | None:
+    """What the wrong values look like."""
+    a, n, tol = analytic[failed], numeric[failed], tolerance[failed]
+    small_a, small_n = np.abs(a) <= tol, np.abs(n) <= tol
+    if small_a.all() and not small_n.all():
+        return "the analytic gradient is zero where the numeric one is not: backward does not produce it " \
+               "(never set, or overwritten with zeros)?"
+    if small_n.all() and not small_a.all():
+        return "the analytic gradient is non-zero where the numeric one is zero: a missing mask (e.g. ReLU " \
+               "backward not masked by input > 0), or a term whose forward has no effect?"
+    if analytic.ndim == 2 and analytic.shape[0] == analytic.shape[1] and analytic.shape[0] > 1 \
+            and np.allclose(analytic, numeric.T, rtol=1e-6, atol=float(np.max(tolerance))):
+        return "analytic equals the transpose of the numeric gradient: a transpose is missing or extra"
+    valid = np.abs(n) > tol
+    if valid.sum() >= 1 and (valid.sum() >= 2 or failed.sum() == 1):
+        ratios = a[valid] / n[valid]
+        if np.ptp(ratios) <= 1e-3 * np.abs(ratios).mean() + 1e-12:
+            return _ratio_hint(float(ratios.mean()), batch)
+    return None
+
+
 def diagnose(name: str, analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray,
              tolerance: np.ndarray, batch: int | None = None) -> str | None:
     """A hint for a failed tensor, or None. Arrays have the tensor's shape; ``failed`` is boolean."""
     if not failed.any():
         return None
-    a, n = analytic[failed], numeric[failed]
-    tol = tolerance[failed]
-    small_a, small_n = np.abs(a) <= tol, np.abs(n) <= tol
-    if small_a.all() and not small_n.all():
-        return "analytic gradient is zero where the numeric one is not: backward does not produce this gradient " \
-               "(never set, or overwritten with zeros)?"
-    if small_n.all() and not small_a.all():
-        return "analytic gradient is non-zero where the numeric one is zero: a missing mask (e.g. ReLU backward " \
-               "not masked by input > 0), or a term whose forward has no effect?"
-    if analytic.ndim == 2 and analytic.shape[0] == analytic.shape[1] and analytic.shape[0] > 1 \
-            and np.allclose(analytic, numeric.T, rtol=1e-6, atol=float(np.max(tolerance))):
-        return "analytic equals the transpose of the numeric gradient: a transpose is missing or extra"
-    valid = np.abs(n) > tol
-    if valid.sum() >= 2:
-        ratios = a[valid] / n[valid]
-        if np.ptp(ratios) <= 1e-3 * np.abs(ratios).mean() + 1e-12:
-            return _ratio_hint(float(ratios.mean()), batch)
-    if name.endswith("weights") and analytic.ndim == 2 and failed.shape[0] > 1 \
-            and failed[-1].any() and not failed[:-1].any():
-        return "errors only in the last row (the bias row): its gradient is the error tensor summed over the batch"
-    if name.endswith("weights") and analytic.ndim == 2 and failed.shape[0] > 1 \
-            and failed[:-1].any() and not failed[-1].any():
-        return "the bias row (last row) is right but the weight rows are not: check X.T @ E"
-    if failed.sum() == 1:
-        index = tuple(int(i) for i in np.argwhere(failed)[0])
-        return f"a single element is wrong, at index {index}: an off-by-one or an indexing slip?"
-    return None
+    hints = [h for h in (_where(name, failed), _what(analytic, numeric, failed, tolerance, batch)) if h]
+    return "; ".join(hints) or None

@@ -1,0 +1,103 @@
+"""No false alarms: correct layers pass in both modes, including the awkward cases."""
+import numpy as np
+import pytest
+
+from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
+from core.train import build_network
+from gradcheck import assert_gradients, check_layer
+from tests.broken_layers import BatchCentering, Float32Only, RowMax, Tanh, big_weights_fc
+
+RNG = np.random.default_rng(42)
+
+CASES = {
+    "FullyConnected(4, 3) batch 8": (lambda: FullyConnected(4, 3, RNG), (8, 4)),
+    "FullyConnected(1, 1) batch 1": (lambda: FullyConnected(1, 1, RNG), (1, 1)),
+    "FullyConnected(13, 7) batch 1": (lambda: FullyConnected(13, 7, RNG), (1, 13)),
+    "FullyConnected weights ~1e3": (big_weights_fc, (6, 5)),
+    "FullyConnected large inputs": (lambda: FullyConnected(3, 2, RNG), 1e3 * RNG.standard_normal((4, 3))),
+    "FullyConnected float32 weights": (lambda: FullyConnected(6, 4, RNG, dtype=np.float32), (3, 6)),
+    "ReLU": (ReLU, (7, 5)),
+    "ReLU batch 1 width 1": (ReLU, (1, 1)),
+    "SoftMax": (SoftMax, (6, 5)),
+    "SoftMax saturated logits": (SoftMax, 100 * RNG.standard_normal((6, 5))),
+    "SoftMax one class": (SoftMax, (4, 1)),
+    "Tanh": (Tanh, (6, 5)),
+    "Tanh saturated": (Tanh, 20 * RNG.standard_normal((6, 5))),
+    "BatchCentering (rows not independent)": (BatchCentering, (5, 3)),
+    "CrossEntropyLoss": (CrossEntropyLoss, (8, 3)),
+    "CrossEntropyLoss batch 1": (CrossEntropyLoss, (1, 4)),
+}
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_correct_layer_passes(name, mode):
+    factory, inputs = CASES[name]
+    for seed in range(3):
+        assert_gradients(factory(), inputs, mode=mode, seed=seed)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("dataset, kw", [("iris", {}), ("digits", {"hidden": 8, "batch_size": 4})])
+def test_networks_pass(dataset, kw, mode):
+    assert_gradients(build_network(dataset, seed=1, **kw), mode=mode)
+
+
+def test_relu_exactly_at_zero_is_a_counted_kink_not_a_failure():
+    x = RNG.standard_normal((6, 4))
+    x[::2, 1] = 0.0
+    x[1, 3] = 1e-7                       # within the step of the kink too
+    report = assert_gradients(ReLU(), x)
+    assert report.tensors[0].kinks >= 3
+
+
+def test_max_ties_are_kinks():
+    x = RNG.standard_normal((6, 4))
+    x[:, 2] = x.max(axis=1)              # every row has a tie for the max
+    report = assert_gradients(RowMax(), x)
+    assert report.tensors[0].kinks >= 6
+
+
+def test_rows_independence_is_checked_not_assumed():
+    assert check_layer(FullyConnected(3, 2), (4, 3)).tensors[0].method == "columns"
+    assert check_layer(BatchCentering(), (4, 3)).tensors[0].method == "elements"
+
+
+def test_float32_only_layer_is_checked_with_a_widened_explicit_tolerance():
+    report = assert_gradients(Float32Only(), (5, 4))
+    assert report.rtol == 1e-3 and report.step > 1e-3
+    assert any("float32" in w and "rtol" in w for w in report.warnings), report.warnings
+    assert "rtol 0.001" in str(report)
+
+
+def test_float32_weights_are_promoted_and_say_so():
+    layer = FullyConnected(6, 4, dtype=np.float32)
+    report = assert_gradients(layer, (3, 6))
+    assert report.rtol == 1e-6
+    assert any("weights checked as float64" in w for w in report.warnings)
+    assert layer.weights.dtype == np.float32
+
+
+def test_full_mode_counts_forward_calls_per_feature_column_not_per_element():
+    calls = []
+
+    class Counting(ReLU):
+        def forward(self, input_tensor):
+            calls.append(1)
+            return super().forward(input_tensor)
+
+    check_layer(Counting(), (64, 5))
+    full = len(calls)
+    assert full <= 4 * 5 + 12            # 4 evaluations per column + a fixed number for the set-up checks
+    calls.clear()
+    check_layer(Counting(), (64, 50), mode="fast")
+    assert len(calls) <= 4 * 2 + 12      # independent of the size
+
+
+def test_wrong_mode_and_inputs():
+    with pytest.raises(ValueError, match="mode"):
+        check_layer(ReLU(), (2, 2), mode="slow")
+    with pytest.raises(ValueError, match="finite"):
+        check_layer(ReLU(), np.array([[np.nan]]))
+    with pytest.raises(TypeError, match="numeric"):
+        check_layer(ReLU(), np.array([["a"]]))

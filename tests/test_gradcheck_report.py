@@ -1,0 +1,47 @@
+import json
+
+import numpy as np
+import pytest
+
+from core import CrossEntropyLoss, FullyConnected, ReLU
+from core.train import build_network
+from gradcheck import GradientCheckError, assert_gradients, check_layer
+from tests.broken_layers import MeanInsteadOfSum
+
+
+def test_failure_text_names_layer_tensor_indices_values_tolerance_and_hint():
+    with pytest.raises(AssertionError) as info:
+        assert_gradients(MeanInsteadOfSum(4, 3), (6, 4))
+    assert isinstance(info.value, GradientCheckError)
+    text = str(info.value)
+    for fragment in ["MeanInsteadOfSum", "FAIL", "weights", "(5, 3)", "analytic", "numeric", "tolerance",
+                     "rtol 1e-06", "hint:", "mean instead of sum"]:
+        assert fragment in text, (fragment, text)
+    worst = info.value.report.tensors[1].worst[0]
+    assert abs(worst.analytic * 6 - worst.numeric) <= 1e-6 * abs(worst.numeric)
+    assert f"{worst.index}" in text
+
+
+def test_report_to_dict_is_json_and_complete():
+    report = check_layer(FullyConnected(3, 2), (4, 3))
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is True and data["target"] == "FullyConnected(3, 2)"
+    assert [t["name"] for t in data["tensors"]] == ["input", "weights"]
+    assert data["tensors"][1]["shape"] == [4, 2] and data["tensors"][1]["ok"] is True
+    assert {"max_abs_error", "max_rel_error", "worst", "kinks", "skipped", "checked"} <= set(data["tensors"][0])
+
+
+def test_assert_gradients_dispatches_and_returns_the_report():
+    assert assert_gradients(ReLU(), (3, 2)).tensors[0].name == "input"
+    assert assert_gradients(CrossEntropyLoss(), (3, 2)).tensors[0].name == "prediction"
+    names = [t.name for t in assert_gradients(build_network("iris")).tensors]
+    assert names == ["layers[0].weights", "layers[2].weights"]
+
+
+def test_loss_elements_outside_the_domain_are_skipped_with_a_reason():
+    p = np.array([[1e-9, 1.0 - 1e-9], [0.5, 0.5]])
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    report = assert_gradients(CrossEntropyLoss(), p, y)
+    skipped = report.tensors[0].skipped
+    assert sum(skipped.values()) == 1 and "ValueError" in next(iter(skipped))
+    assert "skipped" in str(report)
