@@ -25,8 +25,9 @@ class CrossEntropyLoss:
         y = as_batch(label_tensor, "CrossEntropyLoss.forward", "label_tensor")
         check_shape(y, p.shape, "CrossEntropyLoss.forward", "label_tensor", "prediction_tensor")
         if p.min() < 0:
+            index = tuple(int(i) for i in np.unravel_index(p.argmin(), p.shape))
             raise ValueError(f"CrossEntropyLoss.forward: prediction_tensor must be probabilities >= 0, "
-                             f"got minimum {p.min()} at index {np.unravel_index(p.argmin(), p.shape)}")
+                             f"got {p[index]} at index {index}")
         self._prediction = p
         return float(-np.sum(y * np.log(p + EPS)))
 

@@ -10,6 +10,7 @@ import argparse
 import ast
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +63,8 @@ def _load(spec: str) -> object:
     module_name, _, attr = spec.partition(":")
     if not attr:
         raise SystemExit(f"gradcheck: expected package.module:LayerClass, got {spec!r}")
+    if os.getcwd() not in sys.path:     # like `python -m`: the user's own modules import from where they stand
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -90,15 +93,16 @@ def _user_check(args: argparse.Namespace) -> list[tuple[str, Callable[[], Gradch
     return [(label, lambda: check(obj, shape, **kw))]
 
 
-def _summary_row(label: str, report: GradcheckReport | None, seconds: float, error: str | None) -> str:
+def _summary_row(label: str, report: GradcheckReport | None, seconds: float, error: str | None,
+                 width: int) -> str:
     if report is None:
-        return f"{label:<44} ERROR  {error}"
+        return f"{label:<{width}} ERROR  {error}"
     failed = sum(t.failed for t in report.tensors)
     checked = sum(t.checked for t in report.tensors)
     rel = max((t.max_rel_error for t in report.tensors), default=0.0)
     kinks = sum(t.kinks for t in report.tensors)
     status = "PASS" if report.ok else "FAIL"
-    return f"{label:<44} {status:<5} {checked:>7} {failed:>6} {kinks:>5} {rel:>11.2e} {seconds:>8.3f}"
+    return f"{label:<{width}} {status:<5} {checked:>7} {failed:>6} {kinks:>5} {rel:>11.2e} {seconds:>8.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,9 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 "report": r.to_dict() if r else None}
                                                for label, r, sec, err in results]}, indent=2))
         return 0 if ok else 1
-    print(f"{'check':<44} {'':<5} {'checked':>7} {'failed':>6} {'kinks':>5} {'max rel err':>11} {'seconds':>8}")
+    width = max(len(label) for label, *_ in results)
+    print(f"{'check':<{width}} {'':<5} {'checked':>7} {'failed':>6} {'kinks':>5} {'max rel err':>11} {'seconds':>8}")
     for label, report, seconds, error in results:
-        print(_summary_row(label, report, seconds, error))
+        print(_summary_row(label, report, seconds, error, width))
     for label, report, _, _ in results:
         if report is not None and (args.verbose or not report.ok):
             print(f"\n{label}\n{report}")

@@ -1,0 +1,59 @@
+"""Shared hypothesis strategies: bounded shapes, finite elements, extreme-but-finite magnitudes."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+BATCH = st.integers(1, 16)
+WIDTH = st.integers(1, 16)
+SHAPES = st.tuples(BATCH, WIDTH)
+
+UNIT = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+EXTREME = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
+# values at and next to ReLU's kink, mixed with ordinary ones
+NEAR_KINKS = st.one_of(st.just(0.0), st.just(-0.0), st.floats(-1e-7, 1e-7), UNIT)
+SCALES = st.sampled_from([1e-3, 1.0, 1e2, 1e4])
+
+
+def matrices(elements=UNIT, shapes=SHAPES, dtype=np.float64) -> st.SearchStrategy[np.ndarray]:
+    return shapes.flatmap(lambda s: arrays(dtype, s, elements=elements))
+
+
+MATRICES = matrices()
+FINITE_MATRICES = matrices(FINITE)
+KINKED_MATRICES = matrices(NEAR_KINKS)
+FLOAT32_MATRICES = matrices(st.floats(-100, 100, width=32), dtype=np.float32)
+
+
+@st.composite
+def logits_with_row_scales(draw) -> np.ndarray:
+    """Logits up to +-1e4 where each row has its own scale (the seed's global max turned small rows to NaN)."""
+    base = draw(matrices(st.floats(-1, 1)))
+    scales = np.array(draw(st.lists(SCALES, min_size=len(base), max_size=len(base))))
+    return base * scales[:, None]
+
+
+@st.composite
+def one_hot(draw, shape: tuple[int, int]) -> np.ndarray:
+    classes = draw(st.lists(st.integers(0, shape[1] - 1), min_size=shape[0], max_size=shape[0]))
+    return np.eye(shape[1])[classes]
+
+
+@st.composite
+def probability_rows(draw, shape: tuple[int, int], allow_zero: bool = True) -> np.ndarray:
+    """Rows that sum to 1, with exact zeros when allowed."""
+    low = 0.0 if allow_zero else 1e-3
+    raw = draw(arrays(np.float64, shape, elements=st.floats(low, 1.0)))
+    raw[np.arange(shape[0]), raw.argmax(axis=1)] += 1e-3      # no all-zero row
+    return raw / raw.sum(axis=1, keepdims=True)
+
+
+@st.composite
+def predictions_and_labels(draw, allow_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    shape = draw(SHAPES)
+    return draw(probability_rows(shape, allow_zero)), draw(one_hot(shape))
+
+
+SEEDS = st.integers(0, 2**32 - 1)
