@@ -104,7 +104,7 @@ class FullyConnected(Layer):
         grad_input = e @ w[:-1].T
         grad_w = np.empty(w.shape, dtype=np.result_type(x, e))
         np.matmul(x.T, e, out=grad_w[:-1])
-        np.sum(e, axis=0, out=grad_w[-1])
+        np.add.reduce(e, axis=0, out=grad_w[-1])   # the ufunc directly: np.sum adds ~1 us per call
         self._gradient_weights = grad_w
         if self._optimizer is not None:
             self._weights = self._optimizer.calculate_update(w, grad_w)

@@ -1,0 +1,62 @@
+"""FullyConnected forward/backward against the bare matrix products it is built on, and the seed's version.
+
+Read the ratio layer / bare-matmul from one run: ``pytest benchmarks --benchmark-only -k fc``.
+"""
+import numpy as np
+import pytest
+
+from benchmarks.seed_layers import SeedFullyConnected
+from core import FullyConnected
+
+SIZES = {"32x64x32": (32, 64, 32), "256x512x256": (256, 512, 256), "4096x1024x1024": (4096, 1024, 1024)}
+DTYPES = {"float64": np.float64, "float32": np.float32}
+CONTENDERS = ["layer", "bare-matmul", "seed-concat"]
+
+
+def _case(size, dtype):
+    batch, n_in, n_out = SIZES[size]
+    rng = np.random.default_rng(0)
+    layer = FullyConnected(n_in, n_out, rng, dtype=DTYPES[dtype])
+    x = rng.standard_normal((batch, n_in)).astype(DTYPES[dtype])
+    e = rng.standard_normal((batch, n_out)).astype(DTYPES[dtype])
+    return layer, x, e
+
+
+@pytest.mark.parametrize("contender", CONTENDERS)
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("size", list(SIZES))
+def test_forward(benchmark, size, dtype, contender):
+    benchmark.group = f"fc-forward {size} {dtype}"
+    layer, x, _ = _case(size, dtype)
+    w, b = layer.weights[:-1].copy(), layer.weights[-1].copy()
+    if contender == "layer":
+        out = benchmark(layer.forward, x)
+    elif contender == "bare-matmul":
+        out = benchmark(lambda: x @ w)
+        out = out + b
+    else:
+        out = benchmark(SeedFullyConnected(layer.weights).forward, x)
+    assert out.dtype == x.dtype
+    np.testing.assert_allclose(out, layer.forward(x), rtol=1e-4 if dtype == "float32" else 1e-10,
+                               atol=1e-3 if dtype == "float32" else 1e-10)
+
+
+@pytest.mark.parametrize("contender", CONTENDERS)
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("size", list(SIZES))
+def test_backward(benchmark, size, dtype, contender):
+    benchmark.group = f"fc-backward {size} {dtype}"
+    layer, x, e = _case(size, dtype)
+    layer.forward(x)
+    w = layer.weights[:-1].copy()
+    if contender == "layer":
+        grad = benchmark(layer.backward, e)
+    elif contender == "bare-matmul":
+        grad, _ = benchmark(lambda: (e @ w.T, x.T @ e))
+    else:
+        seed = SeedFullyConnected(layer.weights)
+        seed.forward(x)
+        grad = benchmark(seed.backward, e)
+    assert grad.dtype == x.dtype
+    np.testing.assert_allclose(grad, e @ w.T, rtol=1e-4 if dtype == "float32" else 1e-10,
+                               atol=1e-3 if dtype == "float32" else 1e-10)

@@ -1,0 +1,32 @@
+"""A whole training iteration, and the gradient checker in full and fast mode."""
+import pytest
+
+from core import FullyConnected
+from core.train import build_network
+from gradcheck import check_layer, check_network
+
+NETWORKS = {"iris": {}, "digits": {}}
+
+
+@pytest.mark.parametrize("dataset", list(NETWORKS))
+def test_training_iteration(benchmark, dataset):
+    benchmark.group = "training iteration"
+    net = build_network(dataset, seed=0)
+    benchmark(net.train, 1)
+    assert len(net.loss) >= 1
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_gradcheck_fully_connected(benchmark, mode):
+    benchmark.group = "gradcheck FullyConnected(64, 32) batch 16"
+    layer = FullyConnected(64, 32)
+    report = benchmark(check_layer, layer, (16, 64), mode=mode)
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_gradcheck_iris_network(benchmark, mode):
+    benchmark.group = "gradcheck iris network"
+    net = build_network("iris", seed=0)
+    report = benchmark(check_network, net, mode=mode)
+    assert report.ok, str(report)

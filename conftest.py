@@ -1,0 +1,12 @@
+"""Root conftest: ``--benchmark-only`` turns the ``--benchmark-disable`` of addopts off.
+
+addopts disables benchmarks so a plain ``pytest`` runs each once as a test; asking for
+``pytest benchmarks --benchmark-only`` should then time them instead of failing on the clash.
+"""
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "benchmark_only", False):
+        config.option.benchmark_enable = True
