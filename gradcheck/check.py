@@ -148,7 +148,7 @@ def _analytic_layer_pass(layer, x: np.ndarray, error: np.ndarray, params: list[P
     x_in = x.copy()
     y = layer.forward(x_in)
     if isinstance(y, np.ndarray) and np.shares_memory(y, x_in):
-        y *= 2.0
+        y[...] = -2.0 * y - 1.0       # what a caller writing into the output would do to the layer's cache
         scribbled = {"input": _gradient(layer.backward(error.copy()), x.shape, "input gradient", [])}
         if not _same({"input": grads["input"]}, scribbled):
             problems.append("forward returns an array that shares memory with its input, and backward reads "

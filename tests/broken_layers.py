@@ -114,6 +114,18 @@ class InPlaceReLU(Layer):
         return e * (y > 0)
 
 
+class AliasingIdentity(Layer):
+    """Returns its input array itself, caches it, and (copy-pasted from ReLU) masks the error with it."""
+
+    def forward(self, input_tensor):
+        self._remember(input_tensor, input_tensor.shape)
+        return input_tensor
+
+    def backward(self, error_tensor):
+        x, e = self._recall(error_tensor)
+        return e * (x > 0)
+
+
 class ErrorWritingReLU(ReLU):
     """Masks the error tensor in place."""
 
@@ -232,6 +244,7 @@ BROKEN = {
     "accumulates gradient": (lambda: AccumulatesGradient(4, 3), (6, 4), None, "state leaks"),
     "unmasked ReLU": (lambda: UnmaskedReLU(), (6, 5), "input", "missing mask"),
     "in-place forward": (lambda: InPlaceReLU(), (6, 5), None, "forward writes into its input"),
+    "output aliases input": (lambda: AliasingIdentity(), (6, 5), "input", "shares memory with its input"),
     "backward writes into error": (lambda: ErrorWritingReLU(), (6, 5), None, "writes into the error_tensor"),
     "diagonal-only softmax Jacobian": (lambda: DiagonalSoftMax(), (6, 5), "input", "input"),
     "softmax sign of outer term": (lambda: GlobalMaxSoftMaxWrongBackward(), (6, 5), "input", "input"),
