@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_batch", "all_finite", "check_shape"]
+__all__ = ["as_batch", "all_finite", "check_shape", "require_finite"]
 
 
 _SMALL = 1 << 14   # below this many elements a boolean temporary costs less than entering np.errstate
@@ -26,11 +26,12 @@ def all_finite(x: np.ndarray) -> bool:
     return bool(np.isfinite(x).all())
 
 
-def as_batch(x: object, owner: str, name: str, width: int | None = None) -> np.ndarray:
-    """Return ``x`` as a finite 2-D float array of shape ``(batch, width)``; raise a clear error otherwise.
+def as_batch(x: object, owner: str, name: str, width: int | None = None, finite: bool = True) -> np.ndarray:
+    """Return ``x`` as a 2-D float array of shape ``(batch, width)``; raise a clear error otherwise.
 
     Float arrays are returned as they are (no copy, dtype kept); integer and boolean arrays are converted
     to float64. ``owner`` names the layer and method in messages, e.g. ``"FullyConnected.forward"``.
+    ``finite=False`` leaves the NaN/inf test to the caller (see :func:`require_finite`).
     """
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
     if arr.dtype.kind not in "biuf":
@@ -47,6 +48,13 @@ def as_batch(x: object, owner: str, name: str, width: int | None = None) -> np.n
             f"{owner}: {name} must have width {width} (shape (batch, {width})), "
             f"got width {arr.shape[1]} (shape {arr.shape})"
         )
+    if finite:
+        require_finite(arr, owner, name)
+    return arr
+
+
+def require_finite(arr: np.ndarray, owner: str, name: str) -> None:
+    """Raise ``ValueError`` naming the count and first index of NaN/inf elements, if there are any."""
     if not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))
         first = tuple(int(i) for i in bad[0])
@@ -54,7 +62,6 @@ def as_batch(x: object, owner: str, name: str, width: int | None = None) -> np.n
             f"{owner}: {name} must be finite, got {len(bad)} NaN/inf element(s), "
             f"first at index {first}: {arr[first]}"
         )
-    return arr
 
 
 def check_shape(arr: np.ndarray, expected: tuple[int, ...], owner: str, name: str, what: str) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._validation import check_shape
+from core._validation import all_finite, check_shape, require_finite
 from core.layer import Layer
 
 __all__ = ["FullyConnected"]
@@ -87,12 +87,21 @@ class FullyConnected(Layer):
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, input_size) -> ndarray of shape (batch, output_size)."""
-        x = self._check_input(input_tensor, self.input_size)
+        x = self._check_input(input_tensor, self.input_size, finite=False)
         w = self._weights
-        out = x @ w[:-1]        # no column of ones: the bias row is added in place
-        out += w[-1]
+        with np.errstate(all="ignore"):     # a NaN/inf input is reported below, with its index
+            out = x @ w[:-1]                # no column of ones: the bias row is added in place
+            out += w[-1]
+        if not all_finite(out):             # NaN/inf in x or W reach the output: test the smaller array
+            self._explain_non_finite_output(x)
         self._remember(x, out.shape)
         return out
+
+    def _explain_non_finite_output(self, x: np.ndarray) -> None:
+        require_finite(x, f"{self.name}.forward", "input_tensor")
+        require_finite(self._weights, f"{self.name}.forward", "weights")
+        raise ValueError(f"{self.name}.forward: the output overflowed to inf although input and weights are "
+                         f"finite (max |input| {np.abs(x).max():.3g}, max |weight| {np.abs(self._weights).max():.3g})")
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         """E : ndarray of shape (batch, output_size) -> dL/dX of shape (batch, input_size).

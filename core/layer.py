@@ -28,8 +28,8 @@ class Layer:
     def name(self) -> str:
         return type(self).__name__
 
-    def _check_input(self, input_tensor: object, width: int | None = None) -> np.ndarray:
-        return as_batch(input_tensor, f"{self.name}.forward", "input_tensor", width)
+    def _check_input(self, input_tensor: object, width: int | None = None, finite: bool = True) -> np.ndarray:
+        return as_batch(input_tensor, f"{self.name}.forward", "input_tensor", width, finite)
 
     def _remember(self, cache: Any, output_shape: tuple[int, ...]) -> None:
         self._cache = cache

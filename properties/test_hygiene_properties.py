@@ -43,3 +43,10 @@ def test_loss_never_writes_into_its_arguments(case):
     loss.backward(y)
     np.testing.assert_array_equal(p, p0)
     np.testing.assert_array_equal(y, y0)
+
+
+@given(MATRICES, st.sampled_from(["relu", "softmax"]))
+def test_row_independent_layers_batch_equals_stacked_rows(x, kind):
+    layer = _make(kind, x.shape[1], np.float64)
+    rows = np.vstack([layer.forward(x[i:i + 1]) for i in range(len(x))])
+    np.testing.assert_array_equal(layer.forward(x), rows)

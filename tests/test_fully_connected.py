@@ -157,3 +157,14 @@ def test_weights_setter_checks_shape(rng):
 def test_optimizer_setter_checks_protocol(rng):
     with pytest.raises(TypeError, match="calculate_update"):
         FullyConnected(4, 3, rng).optimizer = object()
+
+
+def test_non_finite_weights_and_overflow_are_named(rng):
+    layer = FullyConnected(2, 2, rng)
+    layer.weights[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"weights must be finite.*\(0, 1\)"):
+        layer.forward(np.ones((3, 2)))
+    layer = FullyConnected(2, 2, rng)
+    layer.weights[:] = 10.0
+    with pytest.raises(ValueError, match="overflowed"):
+        layer.forward(np.full((1, 2), 1e308))
