@@ -2,6 +2,8 @@
 
 Read the ratio layer / bare-matmul from one run: ``pytest benchmarks --benchmark-only -k fc``.
 """
+import itertools
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,9 @@ from core import FullyConnected
 SIZES = {"32x64x32": (32, 64, 32), "256x512x256": (256, 512, 256), "4096x1024x1024": (4096, 1024, 1024)}
 DTYPES = {"float64": np.float64, "float32": np.float32}
 CONTENDERS = ["layer", "bare-matmul", "seed-concat"]
+TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10}, "float32": {"rtol": 1e-4, "atol": 1e-3}}
+_PRODUCT = list(itertools.product(SIZES, DTYPES, CONTENDERS))
+CASES = pytest.mark.parametrize("size, dtype, contender", _PRODUCT, ids=["-".join(case) for case in _PRODUCT])
 
 
 def _case(size, dtype):
@@ -22,9 +27,7 @@ def _case(size, dtype):
     return layer, x, e
 
 
-@pytest.mark.parametrize("contender", CONTENDERS)
-@pytest.mark.parametrize("dtype", list(DTYPES))
-@pytest.mark.parametrize("size", list(SIZES))
+@CASES
 def test_forward(benchmark, size, dtype, contender):
     benchmark.group = f"fc-forward {size} {dtype}"
     layer, x, _ = _case(size, dtype)
@@ -37,13 +40,10 @@ def test_forward(benchmark, size, dtype, contender):
     else:
         out = benchmark(SeedFullyConnected(layer.weights).forward, x)
     assert out.dtype == x.dtype
-    np.testing.assert_allclose(out, layer.forward(x), rtol=1e-4 if dtype == "float32" else 1e-10,
-                               atol=1e-3 if dtype == "float32" else 1e-10)
+    np.testing.assert_allclose(out, layer.forward(x), **TOLERANCE[dtype])
 
 
-@pytest.mark.parametrize("contender", CONTENDERS)
-@pytest.mark.parametrize("dtype", list(DTYPES))
-@pytest.mark.parametrize("size", list(SIZES))
+@CASES
 def test_backward(benchmark, size, dtype, contender):
     benchmark.group = f"fc-backward {size} {dtype}"
     layer, x, e = _case(size, dtype)
@@ -58,5 +58,4 @@ def test_backward(benchmark, size, dtype, contender):
         seed.forward(x)
         grad = benchmark(seed.backward, e)
     assert grad.dtype == x.dtype
-    np.testing.assert_allclose(grad, e @ w.T, rtol=1e-4 if dtype == "float32" else 1e-10,
-                               atol=1e-3 if dtype == "float32" else 1e-10)
+    np.testing.assert_allclose(grad, e @ w.T, **TOLERANCE[dtype])
