@@ -20,6 +20,39 @@ def _median_seconds(fn, budget: float = 0.5) -> float:
     return statistics.median(t / number for t in timeit.repeat(fn, number=number, repeat=5))
 
 
+def _row(torch, batch: int, n_in: int, n_out: int, dtype: type) -> str:
+    """Median times of one size and dtype: ours and torch, forward alone and forward+backward."""
+    tdtype = {np.float64: torch.float64, np.float32: torch.float32}[dtype]
+    rng = np.random.default_rng(0)
+    layer = FullyConnected(n_in, n_out, rng, dtype=dtype)
+    x = rng.standard_normal((batch, n_in)).astype(dtype)
+    e = rng.standard_normal((batch, n_out)).astype(dtype)
+    linear = torch.nn.Linear(n_in, n_out, dtype=tdtype)
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(layer.weights[:-1].T.copy()))
+        linear.bias.copy_(torch.from_numpy(layer.weights[-1].copy()))
+    xt, et = torch.from_numpy(x), torch.from_numpy(e)
+    xg = xt.clone().requires_grad_(True)
+
+    def torch_forward():
+        with torch.no_grad():
+            return linear(xt)
+
+    def torch_round_trip():
+        linear.zero_grad(set_to_none=True)
+        xg.grad = None
+        linear(xg).backward(et)
+
+    def ours_round_trip():
+        layer.forward(x)
+        layer.backward(e)
+
+    fwd, tfwd = _median_seconds(lambda: layer.forward(x)), _median_seconds(torch_forward)
+    both, tboth = _median_seconds(ours_round_trip), _median_seconds(torch_round_trip)
+    return (f"| {batch}x{n_in}x{n_out} {np.dtype(dtype).name} | {fwd * 1e6:.1f} us | {tfwd * 1e6:.1f} us | "
+            f"{fwd / tfwd:.2f} | {both * 1e6:.1f} us | {tboth * 1e6:.1f} us | {both / tboth:.2f} |")
+
+
 def main() -> int:
     try:
         import torch
@@ -31,38 +64,8 @@ def main() -> int:
           "fwd+bwd: torch | ours / torch |")
     print("|---|---|---|---|---|---|---|")
     for batch, n_in, n_out in SIZES:
-        for dtype, tdtype in ((np.float64, torch.float64), (np.float32, torch.float32)):
-            rng = np.random.default_rng(0)
-            layer = FullyConnected(n_in, n_out, rng, dtype=dtype)
-            x = rng.standard_normal((batch, n_in)).astype(dtype)
-            e = rng.standard_normal((batch, n_out)).astype(dtype)
-            linear = torch.nn.Linear(n_in, n_out, dtype=tdtype)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(layer.weights[:-1].T.copy()))
-                linear.bias.copy_(torch.from_numpy(layer.weights[-1].copy()))
-            xt, et = torch.from_numpy(x), torch.from_numpy(e)
-            xg = xt.clone().requires_grad_(True)
-
-            def torch_forward():
-                with torch.no_grad():
-                    return linear(xt)
-
-            def torch_round_trip():
-                linear.zero_grad(set_to_none=True)
-                xg.grad = None
-                linear(xg).backward(et)
-
-            def ours_round_trip():
-                layer.forward(x)
-                layer.backward(e)
-
-            fwd = _median_seconds(lambda: layer.forward(x))
-            tfwd = _median_seconds(torch_forward)
-            both = _median_seconds(ours_round_trip)
-            tboth = _median_seconds(torch_round_trip)
-            name = f"{batch}x{n_in}x{n_out} {np.dtype(dtype).name}"
-            print(f"| {name} | {fwd * 1e6:.1f} us | {tfwd * 1e6:.1f} us | {fwd / tfwd:.2f} | "
-                  f"{both * 1e6:.1f} us | {tboth * 1e6:.1f} us | {both / tboth:.2f} |")
+        for dtype in (np.float64, np.float32):
+            print(_row(torch, batch, n_in, n_out, dtype))
     return 0
 
 

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.diagnosis import diagnose
-from gradcheck.numeric import (Readout, column_groups, compare, directional_difference, element_groups,
-                               finite_differences, SAFETY)
+from gradcheck.numeric import (
+    SAFETY,
+    Readout,
+    column_groups,
+    compare,
+    directional_difference,
+    element_groups,
+    finite_differences,
+)
 from gradcheck.report import ElementError, GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, Parameter, held
 
@@ -24,6 +31,8 @@ _WORST = 5
 _DIRECTIONS = 2
 _F64_EPS = float(np.finfo(np.float64).eps)
 _DEFAULT_RTOL = {8: 1e-6, 4: 1e-3, 2: 3e-2}     # by the itemsize of the precision the layer computes in
+_STATE_LEAKS = "the same forward then backward, run twice, gave different gradients: backward depends on the " \
+               "calls before it (state leaks between calls, e.g. a gradient accumulated with += )"
 
 
 @dataclass
@@ -143,8 +152,7 @@ def _analytic_layer_pass(layer, x: np.ndarray, error: np.ndarray, params: list[P
     grads = _layer_gradients(layer, x, error, params, problems)
     again = _layer_gradients(layer, x, error, params, [])
     if not _same(grads, again):
-        problems.append("backward gave different gradients for the same forward(x); backward(E) depending on "
-                        "the calls before it: state leaks between calls")
+        problems.append(_STATE_LEAKS)
     x_in = x.copy()
     y = layer.forward(x_in)
     if isinstance(y, np.ndarray) and np.shares_memory(y, x_in):
@@ -219,9 +227,9 @@ def _full_check(name: str, tensor: np.ndarray, analytic: np.ndarray, readout: Re
         skipped[reason] = skipped.get(reason, 0) + 1
     hint = diagnose(name, analytic, d.numeric.reshape(tensor.shape), c.failed.reshape(tensor.shape),
                     c.tolerance.reshape(tensor.shape), batch)
+    max_abs = float(np.where(c.kink, 0.0, c.error).max(initial=0.0))
     return TensorCheck(name=name, shape=tuple(tensor.shape), method=method, checked=int(c.checked.sum()),
-                       failed=int(c.failed.sum()), max_abs_error=float(np.where(c.kink, 0.0, c.error).max(initial=0.0)),
-                       max_rel_error=float(rel.max(initial=0.0)),
+                       failed=int(c.failed.sum()), max_abs_error=max_abs, max_rel_error=float(rel.max(initial=0.0)),
                        worst=_worst(tensor.shape, order, a, d.numeric, c.error, c.tolerance),
                        kinks=int(c.kink.sum()), skipped=skipped, hint=hint)
 
@@ -366,7 +374,8 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str = "full", eps: f
         s = _settings(mode, eps, rtol, atol, loss_layer.forward(p_other.copy(), y.copy()), report)
         grad = gradient(p, report.problems)
         if not _same({"g": grad}, {"g": gradient(p, [])}):
-            report.problems.append("backward gave different gradients for the same forward; backward sequence")
+            report.problems.append(_STATE_LEAKS)
+
         def compare_at(point: np.ndarray) -> list[TensorCheck | None]:
             readout = _scalar_readout(lambda: loss_layer.forward(point.copy(), y.copy()))
             return [_check_tensor("prediction", point, grad, readout, element_groups(point.size), "elements",
@@ -403,7 +412,10 @@ def check_network(network, *, mode: str = "full", eps: float | None = None, rtol
     report = GradcheckReport(target=f"NeuralNetwork[{names}] + {_describe(network.loss_layer)}", mode=mode,
                              seed=seed, step=0.0, rtol=0.0, atol=atol)
     data_layer, losses = network.data_layer, list(network.loss)
-    fetch = getattr(data_layer, "forward", None) or getattr(data_layer, "next")
+    fetch = getattr(data_layer, "forward", None) or getattr(data_layer, "next", None)
+    if fetch is None:
+        raise TypeError(f"check_network: network.data_layer must have forward() or next() returning "
+                        f"(input_tensor, label_tensor), got {type(data_layer).__name__}")
     network.data_layer = _FixedBatch(tuple(np.array(b, copy=True) for b in fetch()))
     try:
         with held(layers) as state:

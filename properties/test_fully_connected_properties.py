@@ -1,10 +1,10 @@
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from core import FullyConnected, Sgd
 from properties.strategies import BATCH, SEEDS, UNIT, WIDTH
-from hypothesis.extra.numpy import arrays
 
 
 @st.composite

@@ -5,10 +5,15 @@ from hypothesis import strategies as st
 
 from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
 from gradcheck import check_layer, check_loss
-from properties.strategies import (BATCH, KINKED_MATRICES, MATRICES, SEEDS, WIDTH, matrices,
-                                   predictions_and_labels)
-from tests.broken_layers import (DiagonalSoftMax, LabelBlindLoss, MissingBiasGradient, ScaleError1e5,
-                                 SignFlippedInput, UnmaskedReLU)
+from properties.strategies import BATCH, KINKED_MATRICES, MATRICES, SEEDS, WIDTH, matrices, predictions_and_labels
+from tests.broken_layers import (
+    DiagonalSoftMax,
+    LabelBlindLoss,
+    MissingBiasGradient,
+    ScaleError1e5,
+    SignFlippedInput,
+    UnmaskedReLU,
+)
 
 MODES = st.sampled_from(["full", "fast"])
 FC_SHAPES = st.tuples(BATCH, WIDTH, WIDTH)

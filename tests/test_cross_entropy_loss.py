@@ -40,7 +40,8 @@ def test_float32_stays_float32():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"label_tensor must have the shape of prediction_tensor \(2, 3\), got \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"label_tensor must have the shape of prediction_tensor \(2, 3\), "
+                                         r"got \(2, 2\)"):
         CrossEntropyLoss().forward(np.full((2, 3), 1 / 3), np.eye(2))
     with pytest.raises(RuntimeError, match="call forward"):
         CrossEntropyLoss().backward(np.eye(2))

@@ -1,7 +1,7 @@
 """The checker against the zoo of broken layers: every one must be flagged, in both modes, with a useful text."""
 import pytest
 
-from gradcheck import assert_gradients, GradientCheckError
+from gradcheck import GradientCheckError, assert_gradients
 from tests.broken_layers import BROKEN
 
 
@@ -27,7 +27,6 @@ def test_broken_layer_is_flagged(name, mode):
 
 def test_scale_error_on_weights_and_on_softmax_is_flagged():
     """A relative 1e-5 error is caught on the weight gradient and on a non-linear layer too."""
-    import numpy as np
 
     from core import FullyConnected, SoftMax
 

@@ -101,3 +101,36 @@ def test_wrong_mode_and_inputs():
         check_layer(ReLU(), np.array([[np.nan]]))
     with pytest.raises(TypeError, match="numeric"):
         check_layer(ReLU(), np.array([["a"]]))
+
+
+class PlainAffine:
+    """A user's layer written without core: plain attributes, no base class, bias as a separate tensor."""
+
+    def __init__(self, n_in, n_out, seed=0):
+        rng = np.random.default_rng(seed)
+        self.weights = rng.standard_normal((n_in, n_out))
+        self.bias = rng.standard_normal(n_out)
+        self.gradient_weights = self.gradient_bias = None
+
+    def forward(self, x):
+        self.x = x
+        return np.tanh(x @ self.weights + self.bias)
+
+    def backward(self, e):
+        d = e * (1 - np.tanh(self.x @ self.weights + self.bias) ** 2)
+        self.gradient_weights, self.gradient_bias = self.x.T @ d, d.sum(axis=0)
+        return d @ self.weights.T
+
+
+def test_any_object_with_the_protocol_is_checked_including_a_separate_bias():
+    report = assert_gradients(PlainAffine(4, 3), (5, 4))
+    assert [t.name for t in report.tensors] == ["input", "weights", "bias"]
+
+    class NoBiasGradient(PlainAffine):
+        def backward(self, e):
+            grad = super().backward(e)
+            self.gradient_bias = np.zeros_like(self.gradient_bias)
+            return grad
+
+    report = check_layer(NoBiasGradient(4, 3), (5, 4))
+    assert [t.name for t in report.tensors if not t.ok] == ["bias"]
