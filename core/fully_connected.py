@@ -92,7 +92,7 @@ class FullyConnected(Layer):
         with np.errstate(all="ignore"):     # a NaN/inf input is reported below, with its index
             out = x @ w[:-1]                # no column of ones: the bias row is added in place
             out += w[-1]
-        if not all_finite(out):             # NaN/inf in x or W reach the output: test the smaller array
+        if not all_finite(out):             # NaN/inf in x or W reach the output: one pass over (batch, out)
             self._explain_non_finite_output(x)
         self._remember(x, out.shape)
         return out
