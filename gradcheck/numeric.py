@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SAFETY", "Readout", "Differences", "Comparison", "element_groups", "column_groups",
+__all__ = ["SAFETY", "DOMAIN_ERRORS", "Readout", "Differences", "Comparison", "element_groups", "column_groups",
            "finite_differences", "directional_difference", "compare"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 _STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of h): +h, -h, +h/2, -h/2
-_DOMAIN_ERRORS = (ValueError, ArithmeticError)
+DOMAIN_ERRORS = (ValueError, ArithmeticError)   # what a forward may raise outside its domain
 
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
 # and their magnitudes (for the rounding estimate), both float64.
@@ -86,7 +86,7 @@ def finite_differences(tensor: np.ndarray, groups: Sequence[Group], readout: Rea
                 h[k, flat] = np.abs(tensor[where].astype(np.float64) - orig)   # the step actually taken
                 f[k, flat], s = _read(readout, rows)
                 scale[flat] = np.maximum(scale[flat], s)
-        except _DOMAIN_ERRORS as exc:
+        except DOMAIN_ERRORS as exc:
             reason = f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
             skipped.update({int(i): reason for i in flat})
         finally:
@@ -104,24 +104,22 @@ def finite_differences(tensor: np.ndarray, groups: Sequence[Group], readout: Rea
             skipped=skipped)
 
 
-def directional_difference(tensors: Sequence[np.ndarray], directions: Sequence[np.ndarray], readout: Readout,
-                           step: float, eps: float) -> tuple[float, float, float]:
-    """Central differences of the readout sum along ``directions`` (one per tensor, moved together).
+def directional_difference(tensor: np.ndarray, direction: np.ndarray, readout: Readout, step: float,
+                           eps: float) -> tuple[float, float, float]:
+    """Central differences of the readout sum along ``direction``, the tensor always restored.
 
-    Returns ``(numeric at h/2, numeric at h, rounding estimate)``.
+    Returns ``(numeric at h/2, numeric at h, rounding estimate)``; a domain error propagates.
     """
-    originals = [t.copy() for t in tensors]
+    original = tensor.copy()
     values, scales = [], []
     try:
         for sign, frac in _STEPS:
-            for t, o, d in zip(tensors, originals, directions):
-                np.copyto(t, o + sign * frac * step * d)
+            np.copyto(tensor, original + sign * frac * step * direction)
             v, s = readout()
             values.append(v.sum())
             scales.append(s.sum())
     finally:
-        for t, o in zip(tensors, originals):
-            np.copyto(t, o)
+        np.copyto(tensor, original)
     fp1, fm1, fp2, fm2 = values
     return (fp2 - fm2) / step, (fp1 - fm1) / (2 * step), eps * max(scales) / (0.5 * step)
 

@@ -45,3 +45,12 @@ def test_loss_elements_outside_the_domain_are_skipped_with_a_reason():
     skipped = report.tensors[0].skipped
     assert sum(skipped.values()) == 1 and "ValueError" in next(iter(skipped))
     assert "skipped" in str(report)
+
+
+def test_fast_mode_falls_back_to_the_full_check_when_a_direction_leaves_the_domain():
+    p = np.array([[1e-9, 1.0 - 1e-9], [0.5, 0.5]])
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    report = assert_gradients(CrossEntropyLoss(), p, y, mode="fast")
+    tensor = report.tensors[0]
+    assert "raised ValueError" in tensor.note and tensor.method == "elements"
+    assert sum(tensor.skipped.values()) == 1
