@@ -24,7 +24,8 @@ class Sgd:
             raise ValueError(f"Sgd: learning_rate must be finite and > 0, got {learning_rate}")
         self.learning_rate = float(learning_rate)
 
-    def calculate_update(self, weight_tensor, gradient_tensor):
+    def calculate_update(self, weight_tensor: np.ndarray | float,
+                         gradient_tensor: np.ndarray | float) -> np.ndarray | float:
         """Return the updated weights (a new array, or a float for float inputs); the inputs are untouched.
 
         Parameters
