@@ -11,8 +11,8 @@ import numpy as np
 
 from gradcheck.analytic import STATE_LEAKS, analytic_layer_pass, gradient_of, same_gradients
 from gradcheck.numeric import column_groups, element_groups
-from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
+from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, held
 from gradcheck.tensor_check import check_tensor, layer_readout, mark_stale, rows_independent, scalar_readout
 

@@ -14,8 +14,8 @@ from gradcheck.numeric import (
     directional_difference,
     finite_differences,
 )
-from gradcheck.report import ElementError, GradcheckReport, TensorCheck
 from gradcheck.prepare import Settings
+from gradcheck.report import ElementError, GradcheckReport, TensorCheck
 
 __all__ = ["layer_readout", "scalar_readout", "rows_independent", "check_tensor", "mark_stale"]
 
