@@ -1,7 +1,7 @@
 """Data layers on scikit-learn's bundled data sets (no download)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,17 +44,16 @@ class SklearnData:
         order = self._rng.permutation(len(features))
         self._data, self._label = features[order], labels[order]
         self.split = int(len(features) * 2 / 3)
-        self._batches = self._batch_indices()
-
-    def _batch_indices(self) -> Iterator[np.ndarray]:
-        while True:
-            order = self._rng.permutation(self.split)
-            for start in range(0, self.split, self.batch_size):
-                yield order[start:start + self.batch_size]
+        # plain state, no generator, so that a deep copy serves the same batches (gradcheck relies on it)
+        self._epoch_order = np.zeros(0, dtype=int)
+        self._position = 0
 
     def forward(self) -> tuple[np.ndarray, np.ndarray]:
         """Next training batch: (input of shape (batch, features), one-hot labels of shape (batch, classes))."""
-        idx = next(self._batches)
+        if self._position >= len(self._epoch_order):
+            self._epoch_order, self._position = self._rng.permutation(self.split), 0
+        idx = self._epoch_order[self._position:self._position + self.batch_size]
+        self._position += self.batch_size
         return self._data[idx], self._label[idx]
 
     next = forward

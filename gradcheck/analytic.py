@@ -1,74 +1,56 @@
-"""The analytic gradients, taken so that the usual state bugs of hand-written layers show up as problems."""
+"""The analytic pass, shared by layers, losses and networks, run so that the usual state bugs show up."""
 from __future__ import annotations
 
 import numpy as np
 
 from gradcheck.state import Parameter
+from gradcheck.targets import Target, gradient_of
 
-__all__ = ["STATE_LEAKS", "gradient_of", "layer_gradients", "same_gradients", "analytic_layer_pass"]
+__all__ = ["STATE_LEAKS", "same_gradients", "analytic_pass"]
 
 STATE_LEAKS = "the same forward then backward, run twice, gave different gradients: backward depends on the " \
                "calls before it (state leaks between calls, e.g. a gradient accumulated with += )"
 
-def _changed(what: str, before: np.ndarray, after: np.ndarray) -> str:
-    idx = tuple(int(i) for i in np.argwhere(before != after)[0])
-    return f"{what} (element {idx} changed from {before[idx]:.6g} to {after[idx]:.6g})"
+
+def same_gradients(a: dict, b: dict) -> bool:
+    return all((a[k] is None) == (b[k] is None) and
+               (a[k] is None or np.allclose(a[k], b[k], rtol=1e-12, atol=0, equal_nan=True)) for k in a)
 
 
-def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, problems: list[str]) -> np.ndarray | None:
-    if value is None:
-        problems.append(f"{what} is None after backward: backward must set it")
+def _read_gradient(p: Parameter, problems: list[str]) -> np.ndarray | None:
+    try:
+        value = getattr(p.owner, p.grad_name)
+    except Exception as exc:  # noqa: BLE001 - a gradient property that raises is a finding, not a crash
+        problems.append(f"{p.label}: reading {p.grad_name} after backward raised {type(exc).__name__}: {exc}")
         return None
-    arr = np.asarray(value)
-    if arr.shape != expected_shape:
-        hint = " (transposed?)" if arr.shape == expected_shape[::-1] else ""
-        problems.append(f"{what} has shape {arr.shape}, expected {expected_shape}{hint}")
-        return None
-    return arr.astype(np.float64, copy=True)
+    return gradient_of(value, p.start.shape, f"{p.label} gradient ({p.grad_name})", problems)
 
 
-def layer_gradients(layer, x: np.ndarray, error: np.ndarray, params: list[Parameter],
-                     problems: list[str]) -> dict[str, np.ndarray | None]:
-    """forward(x); backward(E) on fresh copies, checking that neither call writes into what it was given."""
-    x_in, e_in = x.copy(), error.copy()
-    layer.forward(x_in)
-    if not np.array_equal(x_in, x):
-        problems.append(_changed("forward writes into its input array", x, x_in))
-    grad = layer.backward(e_in)
-    if not np.array_equal(e_in, error):
-        problems.append(_changed("backward writes into the error_tensor it is given", error, e_in))
-    grads = {"input": gradient_of(grad, x.shape, "backward's return value (the input gradient)", problems)}
+def _one_pass(target: Target, params: list[Parameter], problems: list[str]) -> dict[str, np.ndarray | None]:
+    grads = target.backward_pass(problems)
     for p in params:
-        grads[p.label] = gradient_of(getattr(p.owner, p.grad_name, None), p.start.shape, p.grad_name, problems)
+        grads[p.label] = _read_gradient(p, problems)
         if p.reset():
             problems.append(f"backward changed {p.label} although the optimizer was detached "
                             "(with no optimizer the weights must never change)")
     return grads
 
 
-def same_gradients(a: dict, b: dict) -> bool:
-    return all((a[k] is None) == (b[k] is None) and (a[k] is None or np.allclose(a[k], b[k], rtol=1e-12, atol=0))
-               for k in a)
+def _non_finite(grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
+    for name, g in grads.items():
+        if g is not None and not np.isfinite(g).all():
+            bad = np.argwhere(~np.isfinite(g))
+            first = tuple(int(i) for i in bad[0])
+            problems.append(f"the analytic gradient of {name} has {len(bad)} NaN/inf element(s), first at "
+                            f"index {first}: {g[first]}")
 
 
-def analytic_layer_pass(layer, x: np.ndarray, error: np.ndarray, params: list[Parameter],
-                         problems: list[str]) -> dict[str, np.ndarray | None]:
-    """The analytic gradients (the caller has just run forward on a different input, so a stale cache shows).
-
-    Also checks that a second identical forward/backward gives the same result, and that a forward output
-    sharing memory with its input cannot corrupt backward.
-    """
-    grads = layer_gradients(layer, x, error, params, problems)
-    again = layer_gradients(layer, x, error, params, [])
-    if not same_gradients(grads, again):
+def analytic_pass(target: Target, params: list[Parameter], problems: list[str]) -> dict[str, np.ndarray | None]:
+    """The analytic gradients at the target's current point (the caller has just run it at another point,
+    so a stale cache shows). A second identical pass must give the same gradients."""
+    grads = _one_pass(target, params, problems)
+    if not same_gradients(grads, _one_pass(target, params, [])):
         problems.append(STATE_LEAKS)
-    x_in = x.copy()
-    y = layer.forward(x_in)
-    if isinstance(y, np.ndarray) and np.shares_memory(y, x_in):
-        y[...] = -2.0 * y - 1.0       # what a caller writing into the output would do to the layer's cache
-        scribbled = {"input": gradient_of(layer.backward(error.copy()), x.shape, "input gradient", [])}
-        if not same_gradients({"input": grads["input"]}, scribbled):
-            problems.append("forward returns an array that shares memory with its input, and backward reads "
-                            "it: writing into the output changed the gradient")
+    _non_finite(grads, problems)
+    target.hygiene(grads, problems)
     return grads
-

@@ -1,92 +1,192 @@
 """The checks: ``check_layer``, ``check_loss``, ``check_network`` and ``assert_gradients``.
 
-Each is a short pipeline: prepare inputs -> hold the state -> analytic pass (with hygiene checks) ->
-numeric differences per tensor -> compare and diagnose -> report.
+Each builds a :class:`~gradcheck.targets.Target` and runs one pipeline over it:
+hold the state -> determinism and finiteness at the base point -> a first backward (parameters are found
+after it) -> the analytic pass with its hygiene checks -> numeric differences per tensor -> report.
 """
 from __future__ import annotations
 
 import inspect
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gradcheck.analytic import STATE_LEAKS, analytic_layer_pass, gradient_of, same_gradients
-from gradcheck.numeric import column_groups, element_groups
-from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
+from gradcheck.analytic import analytic_pass
+from gradcheck.numeric import element_probes
+from gradcheck.prepare import Settings, as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
-from gradcheck.state import HeldState, held
-from gradcheck.tensor_check import check_tensor, layer_readout, mark_stale, rows_independent, scalar_readout
+from gradcheck.state import HeldState, find_parameters, held
+from gradcheck.targets import LayerTarget, LossTarget, NetworkTarget, Target, next_batch_without_advancing
+from gradcheck.tensor_check import check_tensor, mark_stale
 
 __all__ = ["check_layer", "check_loss", "check_network", "assert_gradients"]
 
 
-def _describe(obj: object) -> str:
-    text = repr(obj)
-    return text if len(text) <= 60 and " at 0x" not in text else type(obj).__name__
+# ------------------------------------------------------------------------------------------- the pipeline
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
+    if a.shape != b.shape:
+        return f"shapes {a.shape} and {b.shape}"
+    with np.errstate(invalid="ignore"):
+        diff = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    idx = np.unravel_index(int(np.argmax(diff)), a.shape) if a.ndim else ()
+    return f"max difference {float(diff[idx]):.3g} at index {tuple(int(i) for i in idx)}"
 
 
-def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck | None]) -> GradcheckReport:
+def _determinism(target: Target, state: HeldState) -> str | None:
+    """None if forward gives the same output twice; otherwise whether it is random (differs again once the
+    held objects are put back) or memorising (does not). Run at the other point: the first forward a layer
+    sees is not the checked point, so a cache stuck on the first call shows up."""
+    checkpoint = state.checkpoint()
+    with target.at(target.other_point()):
+        first = target.output()
+        second = target.output()
+    if first.shape == second.shape and np.array_equal(first, second, equal_nan=True):
+        return None
+    what = _first_difference(first, second)
+    checkpoint.restore()
+    with target.at(target.other_point()):
+        third = target.output()
+    if first.shape == third.shape and np.array_equal(first, third, equal_nan=True):
+        owner = target.owners[0][1] if target.owners else None
+        flag = f" (it has memorize={getattr(owner, 'memorize')!r})" if hasattr(owner, "memorize") else ""
+        return (f"forward depends on earlier calls{flag}: the same input gave different outputs on two calls in a "
+                f"row ({what}), and the first output again once the layer's attributes were put back, so it "
+                "carries state from call to call. Its gradients are not checked: switch the memory off "
+                "(e.g. memorize=False) and check again")
+    return (f"forward is not deterministic: the same input gave different outputs on two calls in a row ({what}), "
+            "even with the layer's attributes put back, so it draws random numbers (dropout?). Finite differences "
+            "need a fixed function: pass reseed=N (np.random.seed(N) before every forward) or before_forward=..., "
+            "or check it in its testing phase")
+
+
+def _non_finite_problem(output: np.ndarray) -> str | None:
+    if np.isfinite(output).all():
+        return None
+    bad = np.argwhere(~np.isfinite(output))
+    first = tuple(int(i) for i in bad[0])
+    return (f"forward returned {len(bad)} NaN/inf value(s) of {output.size} at the unperturbed input, first at "
+            f"index {first}: {output[first]}; nothing can be checked there")
+
+
+def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck | None]) -> None:
     report.tensors.extend(c for c in checks if c is not None)
     report.warnings.extend(state.warnings)
     if state.promoted:
         report.warnings.append(f"{', '.join(state.promoted)} checked as float64 copies (restored afterwards)")
+    for t in report.tensors:
+        size = int(np.prod(t.shape))
+        if t.skipped and not t.coverage_problem:
+            report.warnings.append(f"{t.name}: {t.skipped_count} of {size} elements could NOT be checked "
+                                   f"({'; '.join(t.skipped)})")
+        if t.kinks:
+            report.warnings.append(f"{t.name}: {t.kinks} element(s) lie within the step of a kink; there only "
+                                   "'analytic lies between the one-sided slopes' is certified")
+
+
+def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, mode: str, step: float | None,
+         rtol: float | None, atol: float, parameters: Sequence[str] | None) -> GradcheckReport:
+    with held(target.held) as state:
+        if isinstance(target, NetworkTarget):
+            target.install()
+        problem = _determinism(target, state)
+        out = target.output()
+        s, precision_warnings = settings_for(mode, step, rtol, atol, out)
+        report.step, report.rtol, report.atol = s.step, s.rtol, s.atol
+        report.warnings.extend(precision_warnings)
+        problem = problem or _non_finite_problem(out)
+        if problem:
+            report.problems.append(problem)
+            _finish(report, state, [])
+            return report
+        target.warm_up()
+        params = find_parameters(state, target.owners, parameters, report.problems)
+        grads = analytic_pass(target, params, report.problems)
+        probes = {name: target.input_probes(name, rng) for name in target.inputs}
+
+        def compare_at(point: dict[str, np.ndarray]) -> list[TensorCheck | None]:
+            with target.at(point):
+                readout = target.readout()
+                checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch)
+                          for name, arr in target.inputs.items()]
+                return checks + [check_tensor(p.label, p.live, grads[p.label], readout,
+                                              element_probes(p.live.size), "elements", None, s, rng, target.batch)
+                                 for p in params]
+
+        _finish(report, state, compare_at({}))
+        if any(t.failed for t in report.tensors) and target.other_point():
+            mark_stale(report, lambda: compare_at(target.other_point()))
     return report
+
+
+def _step(step: float | None, eps: float | None) -> float | None:
+    if eps is not None:
+        warnings.warn("gradcheck: eps= is deprecated, use step=", DeprecationWarning, stacklevel=3)
+        return eps if step is None else step
+    return step
+
+
+def _new_report(label: str, mode: str, seed: int, atol: float) -> GradcheckReport:
+    return GradcheckReport(target=label, mode=mode, seed=seed, step=0.0, rtol=0.0, atol=atol)
 
 
 # ------------------------------------------------------------------------------------------- public API
 
-def check_layer(layer, inputs, *, mode: str = "full", eps: float | None = None, rtol: float | None = None,
-                atol: float = 0.0, seed: int = 0) -> GradcheckReport:
-    """Check ``layer.backward`` (and ``gradient_weights``) against finite differences of ``layer.forward``.
+def check_layer(layer, inputs, *, mode: str = "full", step: float | None = None, rtol: float | None = None,
+                atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | None = None,
+                reseed: int | None = None, before_forward: Callable[[], None] | None = None,
+                eps: float | None = None) -> GradcheckReport:
+    """Check ``layer.backward`` and its parameter gradients against finite differences of ``layer.forward``.
 
     Parameters
     ----------
-    layer : object with ``forward(x)`` and ``backward(e)``; optionally ``weights``/``gradient_weights``
-        (and ``bias``/``gradient_bias``) and ``optimizer``, which is detached during the check.
+    layer : object with ``forward(x)`` and ``backward(e)``
+        Its parameters are found after a first backward: every float array attribute ``X`` (plain or
+        property) with a gradient attribute ``gradient_X``. Every attribute holding an optimizer (an object
+        with ``calculate_update``) is set to None during the check; everything is put back afterwards.
     inputs : ndarray of shape (batch, ...) or tuple of int
         The input, or its shape (standard normal values drawn with ``seed``). Never modified.
     mode : {"full", "fast"}
-        "full" checks every element; "fast" checks random directional derivatives and falls back to the
-        full check for a tensor that fails, so failures still come with indices.
-    eps : float, optional
+        "full" checks every element; "fast" checks sparse random directions (every element in exactly one)
+        and checks the elements of any direction that fails or crosses a kink one by one.
+    step : float, optional
         Relative step; default the cube root of the machine epsilon of the precision the layer computes in.
     rtol, atol : float
         Added to the tolerance derived from the error estimates. rtol defaults to 1e-6 (1e-3 for a layer
         that computes in float32).
     seed : int
         Seeds the input (when a shape is given), the upstream error E and the fast-mode directions.
+    parameters : list of str, optional
+        Check exactly these attributes (each needs ``gradient_<name>``) instead of the ones found.
+    reseed : int, optional
+        Call ``np.random.seed(reseed)`` before every forward, so a layer drawing from numpy's global random
+        state (dropout) is checked with one fixed draw.
+    before_forward : callable, optional
+        Called before every forward (after ``reseed``).
+    eps : float, optional
+        Deprecated alias of ``step``.
 
     Returns
     -------
     GradcheckReport
         The checked scalar is ``sum(forward(x) * E)``; one entry for the input and one per parameter.
+        ``ok`` is True only if every element of every tensor was checked and agreed (within the step of a
+        kink: lies between the one-sided slopes) and no problem was seen.
     """
     rng = np.random.default_rng(seed)
     x = input_array(inputs, rng)
-    x_other = x * rng.uniform(0.5, 1.5, x.shape) + 0.1 * rng.standard_normal(x.shape)
-    report = GradcheckReport(target=_describe(layer), mode=mode, seed=seed, step=0.0, rtol=0.0, atol=atol)
-    with held([("", layer)]) as state:
-        y = layer.forward(x_other.copy())      # first call on another input: a cache that sticks shows up
-        s = settings_for(mode, eps, rtol, atol, y, report)
-        error = rng.standard_normal(np.shape(y))
-        grads = analytic_layer_pass(layer, x, error, state.parameters, report.problems)
-        independent = rows_independent(layer, x, np.asarray(layer.forward(x.copy())), rng)
-        groups, method = (column_groups(x.shape), "columns") if independent else (element_groups(x.size),
-                                                                                  "elements")
-
-        def compare_at(point: np.ndarray) -> list[TensorCheck | None]:
-            readout = layer_readout(layer, point, error)
-            return [check_tensor("input", point, grads["input"], readout, groups, method, s, rng, len(x))] + \
-                [check_tensor(p.label, p.live, grads[p.label], readout, element_groups(p.live.size),
-                               "elements", s, rng, len(x)) for p in state.parameters]
-
-        _finish(report, state, compare_at(x))
-        if not report.ok:
-            mark_stale(report, lambda: compare_at(x_other.copy()))
-    return report
+    hooks = ([lambda: np.random.seed(reseed)] if reseed is not None else []) + \
+        ([before_forward] if before_forward is not None else [])
+    target = LayerTarget(layer, x, rng, (lambda: [h() for h in hooks]) if hooks else None)
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+                rtol=rtol, atol=atol, parameters=parameters)
 
 
-def check_loss(loss_layer, prediction, label=None, *, mode: str = "full", eps: float | None = None,
-               rtol: float | None = None, atol: float = 0.0, seed: int = 0) -> GradcheckReport:
+def check_loss(loss_layer, prediction, label=None, *, mode: str = "full", step: float | None = None,
+               rtol: float | None = None, atol: float = 0.0, seed: int = 0,
+               parameters: Sequence[str] | None = None, eps: float | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
 
     ``prediction`` is an array or a shape (random probability rows are drawn); ``label`` defaults to
@@ -95,85 +195,28 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str = "full", eps: f
     rng = np.random.default_rng(seed)
     p = probabilities(tuple(prediction), rng) if is_shape(prediction) else as_float64(prediction, "prediction")
     y = one_hot_like(p.shape, rng) if label is None else as_float64(label, "label")
-    report = GradcheckReport(target=_describe(loss_layer), mode=mode, seed=seed, step=0.0, rtol=0.0, atol=atol)
-
-    def gradient(pred: np.ndarray, problems: list[str]) -> np.ndarray | None:
-        p_in, y_in = pred.copy(), y.copy()
-        loss_layer.forward(p_in, y_in)
-        if not (np.array_equal(p_in, pred) and np.array_equal(y_in, y)):
-            problems.append("forward writes into its prediction or label array")
-        y_in = y.copy()
-        grad = loss_layer.backward(y_in)
-        if not np.array_equal(y_in, y):
-            problems.append("backward writes into the label array it is given")
-        return gradient_of(grad, p.shape, "backward's return value (the prediction gradient)", problems)
-
-    with held([("", loss_layer)]) as state:
-        p_other = np.clip(p * rng.uniform(0.5, 1.5, p.shape), 0.0, None)
-        s = settings_for(mode, eps, rtol, atol, loss_layer.forward(p_other.copy(), y.copy()), report)
-        grad = gradient(p, report.problems)
-        if not same_gradients({"g": grad}, {"g": gradient(p, [])}):
-            report.problems.append(STATE_LEAKS)
-
-        def compare_at(point: np.ndarray) -> list[TensorCheck | None]:
-            readout = scalar_readout(lambda: loss_layer.forward(point.copy(), y.copy()))
-            return [check_tensor("prediction", point, grad, readout, element_groups(point.size), "elements",
-                                  s, rng, len(p))]
-
-        _finish(report, state, compare_at(p))
-        if not report.ok:
-            mark_stale(report, lambda: compare_at(p_other.copy()))
-    return report
+    target = LossTarget(loss_layer, p, y, rng)
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+                rtol=rtol, atol=atol, parameters=parameters)
 
 
-class _FixedBatch:
-    """Serves the same batch on every call, so the network's loss is a function of its weights alone."""
+def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str = "full",
+                  step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
+                  eps: float | None = None) -> GradcheckReport:
+    """Check the gradient of the network's loss w.r.t. every trainable layer's parameters.
 
-    def __init__(self, batch: tuple[np.ndarray, np.ndarray]) -> None:
-        self.batch = batch
-
-    def forward(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.batch
-
-    next = forward
-
-
-def check_network(network, *, mode: str = "full", eps: float | None = None, rtol: float | None = None,
-                  atol: float = 0.0, seed: int = 0) -> GradcheckReport:
-    """Check the gradient of the network's loss w.r.t. every trainable layer's weights.
-
-    One batch is drawn from ``network.data_layer`` and served again for every evaluation; the data layer,
-    the optimizers, the weights and ``network.loss`` are all as before when the check returns.
+    The loss is taken on one batch: ``batch=(input, label)`` if given, otherwise the batch
+    ``network.data_layer`` would serve next, taken from a deep copy of it, so the data layer is left as it
+    was (the next batch after the check is the one that would have come without it). A data layer that
+    cannot be deep-copied raises ``TypeError``: pass ``batch``. The layers, their optimizers and
+    ``network.loss`` are all as before when the check returns.
     """
     rng = np.random.default_rng(seed)
-    layers = [(f"layers[{i}]", layer) for i, layer in enumerate(network.layers)]
-    names = ", ".join(_describe(layer) for layer in network.layers)
-    report = GradcheckReport(target=f"NeuralNetwork[{names}] + {_describe(network.loss_layer)}", mode=mode,
-                             seed=seed, step=0.0, rtol=0.0, atol=atol)
-    data_layer, losses = network.data_layer, list(network.loss)
-    fetch = getattr(data_layer, "forward", None) or getattr(data_layer, "next", None)
-    if fetch is None:
-        raise TypeError(f"check_network: network.data_layer must have forward() or next() returning "
-                        f"(input_tensor, label_tensor), got {type(data_layer).__name__}")
-    network.data_layer = _FixedBatch(tuple(np.array(b, copy=True) for b in fetch()))
-    try:
-        with held(layers) as state:
-            s = settings_for(mode, eps, rtol, atol, network.forward(), report)
-            network.backward()
-            grads = {p.label: gradient_of(getattr(p.owner, p.grad_name, None), p.start.shape,
-                                        f"{p.label}.{p.grad_name}", report.problems) for p in state.parameters}
-            for p in state.parameters:
-                if p.reset():
-                    report.problems.append(f"network.backward changed {p.label} although the optimizers "
-                                           "were detached")
-            readout = scalar_readout(network.forward)
-            _finish(report, state, [check_tensor(p.label, p.live, grads[p.label], readout,
-                                                  element_groups(p.live.size), "elements", s, rng, None)
-                                    for p in state.parameters])
-    finally:
-        network.data_layer = data_layer
-        network.loss[:] = losses
-    return report
+    data = next_batch_without_advancing(network.data_layer) if batch is None else \
+        tuple(np.array(b, copy=True) for b in batch)
+    target = NetworkTarget(network, data)
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+                rtol=rtol, atol=atol, parameters=None)
 
 
 def _is_loss(obj: object) -> bool:

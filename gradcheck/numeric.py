@@ -1,11 +1,17 @@
-"""Finite differences and the comparison with an analytic gradient.
+"""Finite differences along probes, and the one tolerance rule every comparison uses.
 
-Every numeric derivative is a central difference taken twice, with step ``h`` and ``h/2``
-(``h = step * max(|value|, 1)``, made exactly representable). The second is the estimate; the gap
-between them measures truncation error, and ``eps * scale / h`` bounds rounding error, so the tolerance
-follows the function instead of being one fixed atol. The same four evaluations give one-sided
-differences, which recognise kinks (ReLU at 0, ties of a max): there the left and right slopes differ by
-a jump that does not shrink with the step.
+A *probe* moves a set of elements of one tensor together. It is evaluated at four steps, ``+-h`` and
+``+-h/2`` (``h = step * max(|value|, 1)`` per element, times the probe's direction), plus the base point.
+Those five values give, per estimate:
+
+- the central differences ``D(h)`` and ``D(h/2)`` (the estimate);
+- the one-sided slopes at ``h`` and at ``h/2``.
+
+A function smooth over ``[-h, h]`` has one-sided gaps that scale with the step: ``gap(h) = 2 gap(h/2)`` up
+to ``O(h^3)``. When that holds, the error of ``D(h/2)`` is ``|D(h) - D(h/2)| / 3`` (Richardson). When it
+does not, a kink lies within the step: the estimate is judged against the one-sided slopes at ``h/2``
+only, which do not cross a kink that lies between ``h/2`` and ``h``; a kink within ``h/2`` leaves only the
+certificate "analytic lies between the one-sided slopes", and is counted as such.
 """
 from __future__ import annotations
 
@@ -14,141 +20,171 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SAFETY", "DOMAIN_ERRORS", "Readout", "Differences", "Comparison", "element_groups", "column_groups",
-           "finite_differences", "directional_difference", "compare"]
+__all__ = ["SAFETY", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates", "Verdicts",
+           "element_probes", "column_probes", "direction_probes", "group_probe", "finite_differences", "judge"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 _STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of h): +h, -h, +h/2, -h/2
 DOMAIN_ERRORS = (ValueError, ArithmeticError)   # what a forward may raise outside its domain
 
+TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding + (smooth: {SAFETY:g}*|D(h) - D(h/2)|/3;"
+                  " kink within the step: half the gap between the one-sided slopes at h/2)")
+
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
 # and their magnitudes (for the rounding estimate), both float64.
 Readout = Callable[[], tuple[np.ndarray, np.ndarray]]
-# A group is perturbed at once: flat indices into the tensor, and for each the readout row it alone moves
-# (None: the group is one element and the whole readout is summed).
-Group = tuple[np.ndarray, np.ndarray | None]
-
-
-def element_groups(size: int) -> list[Group]:
-    """One element at a time; the function is the sum of all readout rows."""
-    return [(np.array([i]), None) for i in range(size)]
-
-
-def column_groups(shape: tuple[int, ...]) -> list[Group]:
-    """One feature across every batch row at once (valid only when rows are independent)."""
-    batch, features = shape[0], int(np.prod(shape[1:], dtype=int))
-    rows = np.arange(batch)
-    return [(rows * features + j, rows) for j in range(features)]
 
 
 @dataclass
-class Differences:
-    """Per-element results of :func:`finite_differences` (flat arrays of the tensor's size)."""
+class Probe:
+    """Elements of one tensor moved together.
 
+    ``flat`` are flat indices; ``direction`` the displacement of each in units of its step (1 for single
+    elements and columns). ``rows`` (same length as ``flat``) gives each element its own readout row, so one
+    probe yields one estimate per element (valid only when rows are independent); ``None`` sums the readout
+    and the probe yields one estimate, of the derivative along its direction.
+    """
+
+    flat: np.ndarray
+    direction: np.ndarray
+    rows: np.ndarray | None = None
+
+    @property
+    def estimates(self) -> int:
+        return 1 if self.rows is None else len(self.flat)
+
+
+def element_probes(size: int) -> list[Probe]:
+    return [Probe(np.array([i]), np.ones(1)) for i in range(size)]
+
+
+def column_probes(shape: tuple[int, ...]) -> list[Probe]:
+    """One feature across every batch row at once, each row read separately."""
+    batch, features = shape[0], int(np.prod(shape[1:], dtype=int))
+    rows = np.arange(batch)
+    return [Probe(rows * features + j, np.ones(batch), rows) for j in range(features)]
+
+
+def direction_probes(size: int, count: int, rng: np.random.Generator) -> list[Probe]:
+    """``count`` sparse random directions; every element lies in exactly one of them."""
+    owner = rng.permutation(size) % count
+    out = []
+    for k in range(count):
+        flat = np.flatnonzero(owner == k)
+        u = rng.standard_normal(len(flat))
+        out.append(Probe(flat, u / np.abs(u).max()))
+    return out
+
+
+def group_probe(flat: np.ndarray) -> Probe:
+    """Elements moved together by the same amount (a tied group)."""
+    return Probe(np.asarray(flat), np.ones(len(flat)))
+
+
+@dataclass
+class Estimates:
+    """Per-estimate results of :func:`finite_differences` (flat arrays, one entry per estimate)."""
+
+    analytic: np.ndarray    # the analytic derivative along the probe (an element's value, or the dot product)
     numeric: np.ndarray     # central difference with step h/2
     coarse: np.ndarray      # central difference with step h
-    left: np.ndarray        # one-sided differences with step h/2 ...
+    left: np.ndarray        # one-sided slopes with step h/2 ...
     right: np.ndarray
     left_h: np.ndarray      # ... and with step h
     right_h: np.ndarray
-    rounding: np.ndarray    # eps * scale / (h/2): how far rounding alone can move the estimate
-    skipped: dict[int, str]
+    rounding: np.ndarray    # how far rounding alone can move the estimate
+    skipped: dict[int, str]  # estimate -> why it could not be taken
 
 
 def _read(readout: Readout, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     values, scale = readout()
     if rows is None:
-        return values.sum(), scale.sum()
+        return np.atleast_1d(values.sum()), np.atleast_1d(scale.sum())
     return values[rows], scale[rows]
 
 
-def finite_differences(tensor: np.ndarray, groups: Sequence[Group], readout: Readout, step: float,
-                       eps: float) -> Differences:
-    """Perturb ``tensor`` in place group by group, always restoring it, and difference the readout."""
-    n = tensor.size
-    f = np.full((4, n), np.nan)
-    h = np.full((4, n), np.nan)
-    base = np.full(n, np.nan)
-    scale = np.zeros(n)
+def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
+                       step: float, machine_eps: float) -> Estimates:
+    """Evaluate every probe at its four steps (``tensor`` perturbed in place, always restored).
+
+    ``analytic`` is the analytic gradient of the whole tensor, flat; for a probe that sums the readout the
+    analytic value is its dot product with the displacement actually taken.
+    """
+    n = sum(p.estimates for p in probes)
+    f, t = np.full((4, n), np.nan), np.full((4, n), np.nan)
+    base, scale, a = np.full(n, np.nan), np.zeros(n), np.zeros(n)
     skipped: dict[int, str] = {}
     base_values, base_scale = readout()
-    for flat, rows in groups:
-        where = np.unravel_index(flat, tensor.shape)
+    start = 0
+    for probe in probes:
+        out = slice(start, start + probe.estimates)
+        start += probe.estimates
+        where = np.unravel_index(probe.flat, tensor.shape)
         orig = tensor[where].copy()
-        nominal = step * np.maximum(np.abs(orig), 1.0)
-        if rows is None:
-            base[flat], scale[flat] = base_values.sum(), base_scale.sum()
+        nominal = step * probe.direction * np.maximum(np.abs(orig), 1.0)
+        if probe.rows is None:
+            base[out], scale[out] = base_values.sum(), base_scale.sum()
         else:
-            base[flat], scale[flat] = base_values[rows], base_scale[rows]
+            base[out], scale[out] = base_values[probe.rows], base_scale[probe.rows]
+        displaced = np.zeros((4, len(orig)))
         try:
             for k, (sign, frac) in enumerate(_STEPS):
                 tensor[where] = orig + sign * frac * nominal
-                h[k, flat] = np.abs(tensor[where].astype(np.float64) - orig)   # the step actually taken
-                f[k, flat], s = _read(readout, rows)
-                scale[flat] = np.maximum(scale[flat], s)
+                displaced[k] = tensor[where].astype(np.float64) - orig      # the step actually taken
+                f[k, out], s = _read(readout, probe.rows)
+                scale[out] = np.maximum(scale[out], s)
         except DOMAIN_ERRORS as exc:
             reason = f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
-            skipped.update({int(i): reason for i in flat})
+            skipped.update({i: reason for i in range(out.start, out.stop)})
         finally:
             tensor[where] = orig
+        values = analytic[probe.flat]
+        if probe.rows is not None or len(orig) == 1:
+            t[:, out] = displaced                           # per element: divide by its own step
+            a[out] = values
+        else:
+            t[:, out] = (np.array([s * fr for s, fr in _STEPS]) * step)[:, None]   # along the direction
+            span = displaced[2] - displaced[3]
+            a[out] = values @ span / (t[2, out] - t[3, out])
     with np.errstate(all="ignore"):
-        nonfinite = ~np.isfinite(f).all(axis=0) & np.isfinite(h).all(axis=0)
-        skipped.update({int(i): "non-finite output at a perturbed value" for i in np.flatnonzero(nonfinite)})
+        nonfinite = ~np.isfinite(f).all(axis=0)
+        skipped.update({int(i): "non-finite output at a perturbed value" for i in np.flatnonzero(nonfinite)
+                        if int(i) not in skipped})
         fp1, fm1, fp2, fm2 = f
-        hp1, hm1, hp2, hm2 = h
-        return Differences(
-            numeric=(fp2 - fm2) / (hp2 + hm2), coarse=(fp1 - fm1) / (hp1 + hm1),
-            left=(base - fm2) / hm2, right=(fp2 - base) / hp2,
-            left_h=(base - fm1) / hm1, right_h=(fp1 - base) / hp1,
-            rounding=eps * (scale + np.abs(base)) / np.minimum(hp2, hm2),
+        tp1, tm1, tp2, tm2 = t
+        return Estimates(
+            analytic=a, numeric=(fp2 - fm2) / (tp2 - tm2), coarse=(fp1 - fm1) / (tp1 - tm1),
+            left=(base - fm2) / -tm2, right=(fp2 - base) / tp2,
+            left_h=(base - fm1) / -tm1, right_h=(fp1 - base) / tp1,
+            rounding=machine_eps * (scale + np.abs(base)) / np.minimum(np.abs(tp2), np.abs(tm2)),
             skipped=skipped)
 
 
-def directional_difference(tensor: np.ndarray, direction: np.ndarray, readout: Readout, step: float,
-                           eps: float) -> tuple[float, float, float]:
-    """Central differences of the readout sum along ``direction``, the tensor always restored.
-
-    Returns ``(numeric at h/2, numeric at h, rounding estimate)``; a domain error propagates.
-    """
-    original = tensor.copy()
-    values, scales = [], []
-    try:
-        for sign, frac in _STEPS:
-            np.copyto(tensor, original + sign * frac * step * direction)
-            v, s = readout()
-            values.append(v.sum())
-            scales.append(s.sum())
-    finally:
-        np.copyto(tensor, original)
-    fp1, fm1, fp2, fm2 = values
-    return (fp2 - fm2) / step, (fp1 - fm1) / (2 * step), eps * max(scales) / (0.5 * step)
-
-
 @dataclass
-class Comparison:
-    """Element-wise verdicts (flat arrays)."""
+class Verdicts:
+    """Per-estimate verdicts of :func:`judge` (flat arrays)."""
 
     error: np.ndarray
     tolerance: np.ndarray
     failed: np.ndarray      # bool
-    kink: np.ndarray        # bool: accepted because a kink lies within the step
+    kink: np.ndarray        # bool: a kink lies within h/2; only "between the one-sided slopes" is certified
     checked: np.ndarray     # bool: not skipped
 
 
-def compare(analytic: np.ndarray, d: Differences, rtol: float, atol: float) -> Comparison:
-    """Hold ``analytic`` (flat) against the numeric estimate with a tolerance built from the error estimates."""
-    checked = np.ones(analytic.size, dtype=bool)
-    checked[list(d.skipped)] = False
+def judge(e: Estimates, rtol: float, atol: float) -> Verdicts:
+    """The one tolerance rule (see :data:`TOLERANCE_TEXT`), for elements, columns, directions and groups."""
+    checked = np.ones(e.numeric.size, dtype=bool)
+    checked[list(e.skipped)] = False
     with np.errstate(all="ignore"):
-        smooth_tol = atol + rtol * np.abs(d.numeric) + SAFETY * d.rounding
-        tolerance = smooth_tol + SAFETY * np.abs(d.coarse - d.numeric)
-        error = np.abs(analytic - d.numeric)
+        noise = SAFETY * e.rounding
+        gap, gap_h = e.right - e.left, e.right_h - e.left_h
+        # smooth over [-h, h]: the one-sided gaps scale with the step (one-sided slopes carry ~4x the
+        # rounding of the central difference, and the test combines four of them)
+        smooth = np.abs(gap_h - 2 * gap) <= 4 * noise + rtol * (np.abs(e.right_h) + np.abs(e.left_h))
+        floor = atol + rtol * np.abs(e.numeric) + noise
+        tolerance = floor + np.where(smooth, SAFETY * np.abs(e.coarse - e.numeric) / 3, np.abs(gap) / 2)
+        error = np.abs(e.analytic - e.numeric)
         failed = checked & ~(error <= tolerance)
-        # A kink: the one-sided slopes disagree by more than noise, the gap does not halve with the step
-        # (a smooth function's does), and the analytic value lies between them.
-        jump, jump_h = np.abs(d.right - d.left), np.abs(d.right_h - d.left_h)
-        lo, hi = np.minimum(d.left, d.right), np.maximum(d.left, d.right)
-        kink = failed & (jump > smooth_tol) & (jump_h < 1.9 * jump) & \
-            (analytic >= lo - smooth_tol) & (analytic <= hi + smooth_tol)
-    return Comparison(error=np.where(checked, error, 0.0), tolerance=tolerance, failed=failed & ~kink,
-                      kink=kink, checked=checked)
+        kink = checked & ~smooth & (np.abs(gap) / 2 > floor)
+    return Verdicts(error=np.where(checked, error, 0.0), tolerance=tolerance, failed=failed, kink=kink & ~failed,
+                    checked=checked)

@@ -1,25 +1,23 @@
-"""Preparing a check: the inputs, and the step and tolerances for the precision the layer computes in."""
+"""Preparing a check: the inputs, and the step and tolerances for the precision the function really has."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.report import GradcheckReport
-
 __all__ = ["MODES", "Settings", "as_float64", "is_shape", "input_array", "probabilities", "one_hot_like",
            "settings_for"]
 
 MODES = ("full", "fast")
 _F64_EPS = float(np.finfo(np.float64).eps)
-_DEFAULT_RTOL = {8: 1e-6, 4: 1e-3, 2: 3e-2}     # by the itemsize of the precision the layer computes in
+_DEFAULT_RTOL = {8: 1e-6, 4: 1e-3, 2: 3e-2}     # by the itemsize of the precision the function computes in
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     mode: str
     step: float
-    eps: float      # machine epsilon of the precision the function is computed in
+    machine_eps: float      # machine epsilon of the precision the function is computed in
     rtol: float
     atol: float
 
@@ -29,9 +27,10 @@ def as_float64(value: object, what: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"gradcheck: {what} must be a real numeric array or a shape tuple, got dtype {arr.dtype}")
     if arr.size == 0:
-        raise ValueError(f"gradcheck: {what} is empty (shape {arr.shape})")
+        raise ValueError(f"gradcheck: {what} has zero size (shape {arr.shape}): give at least one element")
     if not np.isfinite(arr).all():
-        raise ValueError(f"gradcheck: {what} must be finite")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"gradcheck: {what} must be finite, got {arr[bad]} at index {bad}")
     return arr.astype(np.float64, copy=True)
 
 
@@ -39,14 +38,17 @@ def is_shape(value: object) -> bool:
     return isinstance(value, tuple) and len(value) > 0 and all(isinstance(v, (int, np.integer)) for v in value)
 
 
-def input_array(inputs: object, rng: np.random.Generator) -> np.ndarray:
+def input_array(inputs: object, rng: np.random.Generator, what: str = "inputs") -> np.ndarray:
     if is_shape(inputs):
-        return rng.standard_normal(tuple(int(v) for v in inputs))
-    return as_float64(inputs, "inputs")
+        shape = tuple(int(v) for v in inputs)
+        if min(shape) < 1:
+            raise ValueError(f"gradcheck: {what} shape {shape} has zero size: every dimension must be >= 1")
+        return rng.standard_normal(shape)
+    return as_float64(inputs, what)
 
 
 def probabilities(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    z = rng.standard_normal(shape)
+    z = input_array(shape, rng, "prediction")
     p = np.exp(z - z.max(axis=-1, keepdims=True))
     return p / p.sum(axis=-1, keepdims=True)
 
@@ -58,21 +60,35 @@ def one_hot_like(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray
     return label
 
 
-def settings_for(mode: str, eps: float | None, rtol: float | None, atol: float, output: object,
-              report: GradcheckReport) -> Settings:
-    """Working precision from the dtype the function returns; float32 widens the defaults, said in the report."""
+def _working_itemsize(output: np.ndarray) -> tuple[int, str | None]:
+    """The precision the function computes in: its output dtype, or float32 when a float64 output holds
+    only float32 numbers (computed in float32 inside, then converted), which random float64 inputs and
+    weights would not give by chance."""
+    dtype = output.dtype
+    itemsize = dtype.itemsize if dtype.kind == "f" and dtype.itemsize in _DEFAULT_RTOL else 8
+    if itemsize == 8 and dtype == np.float64:
+        values = output[np.isfinite(output)]
+        with np.errstate(over="ignore"):
+            as32, as16 = values.astype(np.float32), values.astype(np.float16)
+        if values.size and np.array_equal(as32, values) and not np.array_equal(as16, values):
+            return 4, "every value it returns is a float32 number although its dtype is float64"
+    return itemsize, None
+
+
+def settings_for(mode: str, step: float | None, rtol: float | None, atol: float,
+                 output: np.ndarray) -> tuple[Settings, list[str]]:
+    """The step and tolerances for the precision the function really computes in, and warnings saying so."""
     if mode not in MODES:
         raise ValueError(f"gradcheck: mode must be one of {MODES}, got {mode!r}")
-    dtype = np.asarray(output).dtype
-    itemsize = dtype.itemsize if dtype.kind == "f" and dtype.itemsize in _DEFAULT_RTOL else 8
+    itemsize, evidence = _working_itemsize(np.asarray(output))
+    name = f"float{8 * itemsize}"
     machine_eps = float(np.finfo(f"f{itemsize}").eps)
-    step = machine_eps ** (1 / 3) if eps is None else float(eps)
+    chosen_step = machine_eps ** (1 / 3) if step is None else float(step)
     chosen_rtol = _DEFAULT_RTOL[itemsize] if rtol is None else float(rtol)
+    warnings = []
     if itemsize < 8:
-        report.warnings.append(
-            f"the layer computes in {dtype} even for float64 input and weights, so it is checked in {dtype}: "
-            f"step widened to {step:.2g} and rtol to {chosen_rtol:g} (float64 would use "
-            f"{_F64_EPS ** (1 / 3):.2g} and {_DEFAULT_RTOL[8]:g})")
-    report.step, report.rtol, report.atol = step, chosen_rtol, float(atol)
-    return Settings(mode, step, machine_eps, chosen_rtol, float(atol))
-
+        why = evidence or f"it returns {name} even for float64 input and weights"
+        warnings.append(f"the function computes in {name} ({why}), so it is checked at {name} precision: "
+                        f"step widened to {chosen_step:.2g} and rtol to {chosen_rtol:g} (float64 would use "
+                        f"{_F64_EPS ** (1 / 3):.2g} and {_DEFAULT_RTOL[8]:g})")
+    return Settings(mode, chosen_step, machine_eps, chosen_rtol, float(atol)), warnings

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from math import prod
+
+from gradcheck.numeric import TOLERANCE_TEXT
 
 __all__ = ["ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report"]
 
@@ -24,7 +27,7 @@ class TensorCheck:
     name: str
     shape: tuple[int, ...]
     method: str                     # "elements", "columns" (rows independent) or "directions" (fast mode)
-    checked: int
+    checked: int                    # comparisons made: elements, or in fast mode directions + single elements
     failed: int
     max_abs_error: float
     max_rel_error: float
@@ -35,8 +38,22 @@ class TensorCheck:
     note: str | None = None
 
     @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def coverage_problem(self) -> str | None:
+        """Why too little of the tensor was checked for a pass to mean anything, or None."""
+        size = prod(self.shape)
+        if self.checked == 0:
+            return f"nothing was checked: all {size} elements were skipped"
+        if 2 * self.skipped_count > size:
+            return f"only {size - self.skipped_count} of {size} elements could be checked (more than half skipped)"
+        return None
+
+    @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.coverage_problem is None
 
 
 @dataclass
@@ -63,6 +80,7 @@ class GradcheckReport:
         out["ok"] = self.ok
         for tensor, check in zip(out["tensors"], self.tensors):
             tensor["ok"] = check.ok
+            tensor["coverage_problem"] = check.coverage_problem
         return out
 
     def __str__(self) -> str:
@@ -98,10 +116,11 @@ def format_report(report: GradcheckReport) -> str:
             lines.append(f"  note on {t.name}: {t.note}")
         for reason, count in t.skipped.items():
             lines.append(f"  {t.name}: {count} element(s) skipped: {reason}")
-        if t.ok:
+        if t.coverage_problem:
+            lines.append(f"  {t.name}: FAIL, {t.coverage_problem}: a pass must mean every element was checked")
+        if not t.failed:
             continue
-        lines.append(f"  {t.name}: {t.failed} of {t.checked} elements wrong; worst "
-                     f"(tolerance = atol + rtol*|numeric| + 8*(|diff(h) - diff(h/2)| + rounding)):")
+        lines.append(f"  {t.name}: {t.failed} element(s) wrong; worst ({TOLERANCE_TEXT}):")
         lines.append(f"    {'index':<16} {'analytic':>13} {'numeric':>13} {'abs err':>11} {'tolerance':>11}")
         for e in t.worst:
             lines.append(f"    {str(e.index):<16} {_g(e.analytic):>13} {_g(e.numeric):>13} "

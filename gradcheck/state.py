@@ -1,27 +1,38 @@
-"""Hold a layer's state still during a check and put every bit of it back afterwards, even on error."""
+"""Hold the checked objects still and put every bit of them back afterwards, even on error.
+
+- Every attribute binding of every held object is snapshot, with the values of every array it holds (also
+  inside a list, tuple or dict attribute), and put back on exit; so are the contents of list and dict
+  attributes and numpy's global random state.
+- Every attribute holding an optimizer (an object with ``calculate_update``) is set to None while the
+  check runs, whatever its name (``optimizer``, ``_bias_optimizer``, ...), also inside a list or dict.
+- Parameters are found *after* a first backward: every float array attribute ``X`` with a gradient
+  attribute ``gradient_X`` (plain attribute or property), or the names the user gives.
+"""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PARAMETERS", "Parameter", "HeldState", "held"]
+__all__ = ["Parameter", "HeldState", "held", "find_parameters"]
 
-# (attribute, gradient attribute): the trainable tensors gradcheck knows how to find on a layer.
-PARAMETERS = (("weights", "gradient_weights"), ("bias", "gradient_bias"))
+# names of arrays that are state, not parameters, when they have no gradient (no look-alike warning)
+_NOT_PARAMETER = re.compile(r"mean|var|avg|average|running|moving|mask|cache|input|output|state|buffer|grad|"
+                            r"momentum|velocity|memory|hidden", re.IGNORECASE)
 
 
 @dataclass
 class Parameter:
-    """A trainable tensor of a layer, as the check sees it."""
+    """A trainable tensor, as the check sees it."""
 
     owner: object
     name: str           # attribute, e.g. "weights"
     grad_name: str      # e.g. "gradient_weights"
     label: str          # name in the report, e.g. "weights" or "layers[0].weights"
-    start: np.ndarray   # values at the start of the check (in the dtype checked)
+    start: np.ndarray   # values at the start of the numeric pass (in the dtype checked)
 
     @property
     def live(self) -> np.ndarray:
@@ -29,77 +40,223 @@ class Parameter:
 
     def reset(self) -> bool:
         """Put the start values back; True if they had changed."""
-        changed = not np.array_equal(self.live, self.start)
+        live = self.live
+        changed = not (isinstance(live, np.ndarray) and np.array_equal(live, self.start, equal_nan=True))
         if changed:
-            np.copyto(self.live, self.start)
+            if isinstance(live, np.ndarray) and live.shape == self.start.shape and live.flags.writeable:
+                np.copyto(live, self.start, casting="unsafe")
+            else:
+                setattr(self.owner, self.name, self.start.copy())
         return changed
+
+
+def _is_optimizer(value: object) -> bool:
+    return callable(getattr(value, "calculate_update", None)) and not isinstance(value, type)
+
+
+def _arrays_in(value: object) -> list[np.ndarray]:
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, np.ndarray)]
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, np.ndarray)]
+    return []
+
+
+class _Snapshot:
+    """Attribute bindings, array values and list/dict contents of one object."""
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+        self.attrs = dict(vars(obj)) if hasattr(obj, "__dict__") else None
+        self.arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.contents: list[tuple[list | dict, list | dict]] = []
+        for value in (self.attrs or {}).values():
+            for arr in _arrays_in(value):
+                self.arrays[id(arr)] = (arr, arr.copy())
+            if isinstance(value, list):
+                self.contents.append((value, list(value)))
+            elif isinstance(value, dict):
+                self.contents.append((value, dict(value)))
+
+    def restore(self) -> None:
+        if self.attrs is not None:
+            d = vars(self.obj)
+            d.clear()
+            d.update(self.attrs)
+        for container, saved in self.contents:
+            if isinstance(container, list):
+                container[:] = saved
+            else:
+                container.clear()
+                container.update(saved)
+        for arr, saved in self.arrays.values():
+            if arr.flags.writeable and not np.array_equal(arr, saved, equal_nan=True):
+                np.copyto(arr, saved)
+
+    def unchanged(self, name: str) -> bool:
+        """The attribute is still bound to the same array, with the same values."""
+        now = vars(self.obj).get(name) if self.attrs is not None else None
+        before = (self.attrs or {}).get(name)
+        return isinstance(before, np.ndarray) and now is before and \
+            np.array_equal(before, self.arrays[id(before)][1], equal_nan=True)
 
 
 @dataclass
 class HeldState:
-    parameters: list[Parameter] = field(default_factory=list)
+    snapshots: list[tuple[str, _Snapshot]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)   # labels of float32/16 tensors checked as float64
 
+    def restore_objects(self) -> None:
+        """Put every held object back as it was at the start (not numpy's global random state)."""
+        for _, snap in reversed(self.snapshots):
+            snap.restore()
 
-def _put_back(layer: object, name: str, original: np.ndarray, snapshot: np.ndarray) -> None:
-    try:
-        setattr(layer, name, original)
-    except (AttributeError, TypeError, ValueError):
-        pass
-    np.copyto(original, snapshot)
-    live = getattr(layer, name, None)
-    if isinstance(live, np.ndarray) and live is not original and live.shape == snapshot.shape:
-        np.copyto(live, snapshot, casting="unsafe")
+    def checkpoint(self) -> _Checkpoint:
+        """The held objects as they are now (optimizers detached), to be put back with ``.restore()``."""
+        return _Checkpoint([_Snapshot(snap.obj) for _, snap in self.snapshots])
 
-
-def _detach_optimizer(label: str, layer: object, state: HeldState, restore: list) -> None:
-    if not hasattr(layer, "optimizer"):
-        return
-    saved = layer.optimizer
-    try:
-        layer.optimizer = None
-    except Exception as exc:  # noqa: BLE001 - any refusal is reported, the check goes on
-        state.warnings.append(f"{label or 'layer'}: could not detach the optimizer ({exc}); "
-                              "backward may update the weights during the check")
-        return
-    restore.append(lambda: setattr(layer, "optimizer", saved))
+    def snapshot_of(self, obj: object) -> _Snapshot:
+        return next(snap for _, snap in self.snapshots if snap.obj is obj)
 
 
-def _hold_parameter(label: str, layer: object, name: str, grad_name: str, state: HeldState, restore: list) -> None:
-    original = getattr(layer, name, None)
-    if not isinstance(original, np.ndarray) or not hasattr(layer, grad_name):
-        return
-    snapshot = original.copy()
-    restore.append(lambda: _put_back(layer, name, original, snapshot))
-    full = f"{label}.{name}" if label else name
-    if original.dtype != np.float64:
+@dataclass
+class _Checkpoint:
+    snapshots: list[_Snapshot]
+
+    def restore(self) -> None:
+        for snap in reversed(self.snapshots):
+            snap.restore()
+
+
+def _detach_optimizers(label: str, obj: object, state: HeldState) -> None:
+    d = vars(obj) if hasattr(obj, "__dict__") else {}
+    for name, value in list(d.items()):
+        if _is_optimizer(value):
+            d[name] = None
+        elif isinstance(value, (list, tuple)) and any(_is_optimizer(v) for v in value):
+            d[name] = type(value)(None if _is_optimizer(v) else v for v in value)
+        elif isinstance(value, dict) and any(_is_optimizer(v) for v in value.values()):
+            d[name] = {k: None if _is_optimizer(v) else v for k, v in value.items()}
+    for name in _public_names(obj):
+        if "optimizer" not in name.lower():
+            continue
         try:
-            setattr(layer, name, original.astype(np.float64))
-        except (AttributeError, TypeError, ValueError):
-            pass
-        if getattr(layer, name).dtype == np.float64:
-            state.promoted.append(full)
-    live = getattr(layer, name)
-    if getattr(layer, name) is not live:
-        raise TypeError(f"gradcheck: {full} returns a new array on every access; the check perturbs the "
-                        "layer's own array in place, so the attribute must return it (not a copy)")
-    state.parameters.append(Parameter(layer, name, grad_name, full, live.copy()))
+            if _is_optimizer(getattr(obj, name)):
+                setattr(obj, name, None)
+        except Exception as exc:  # noqa: BLE001 - any refusal is reported, the check goes on
+            state.warnings.append(f"{label or 'layer'}.{name}: could not detach the optimizer ({exc}); "
+                                  "backward may update the weights during the check")
 
 
 @contextmanager
-def held(layers: Sequence[tuple[str, object]]) -> Iterator[HeldState]:
-    """Detach optimizers, snapshot (and where possible promote to float64) every parameter; restore on exit.
-
-    ``layers`` pairs a label ("" for a single layer, "layers[0]" in a network) with each layer.
-    """
-    state, restore = HeldState(), []
+def held(objects: Sequence[tuple[str, object]]) -> Iterator[HeldState]:
+    """Snapshot ``objects`` (label, object) and detach their optimizers; restore everything on exit."""
+    state = HeldState()
+    rng_state = np.random.get_state()
     try:
-        for label, layer in layers:
-            _detach_optimizer(label, layer, state, restore)
-            for name, grad_name in PARAMETERS:
-                _hold_parameter(label, layer, name, grad_name, state, restore)
+        for label, obj in objects:
+            state.snapshots.append((label, _Snapshot(obj)))
+            if not hasattr(obj, "__dict__"):
+                state.warnings.append(f"{label or type(obj).__name__} has no __dict__: only its parameters' "
+                                      "values are restored after the check")
+            _detach_optimizers(label, obj, state)
         yield state
     finally:
-        for undo in reversed(restore):
-            undo()
+        state.restore_objects()
+        np.random.set_state(rng_state)
+
+
+# ------------------------------------------------------------------------------------ finding parameters
+
+def _public_names(obj: object) -> list[str]:
+    names = [n for n in (vars(obj) if hasattr(obj, "__dict__") else {}) if not n.startswith("_")]
+    for cls in type(obj).__mro__:
+        names += [n for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_")]
+    return list(dict.fromkeys(names))
+
+
+def _probe(obj: object, name: str) -> tuple[bool, object, Exception | None]:
+    """(exists, value, exception raised by a property)."""
+    try:
+        return True, getattr(obj, name), None
+    except AttributeError:
+        return False, None, None
+    except Exception as exc:  # noqa: BLE001 - a property that raises is reported by the caller
+        return True, None, exc
+
+
+def _is_float_array(value: object) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 0
+
+
+def _hold_parameter(label: str, obj: object, name: str, state: HeldState) -> Parameter:
+    full = f"{label}.{name}" if label else name
+    original = getattr(obj, name)
+    if original.dtype != np.float64:
+        try:
+            setattr(obj, name, original.astype(np.float64))
+        except (AttributeError, TypeError, ValueError):
+            pass
+        if getattr(obj, name).dtype == np.float64:
+            state.promoted.append(full)
+    live = getattr(obj, name)
+    if getattr(obj, name) is not live:
+        raise TypeError(f"gradcheck: {full} returns a new array on every access; the check perturbs the "
+                        "layer's own array in place, so the attribute must return it (not a copy)")
+    return Parameter(obj, name, f"gradient_{name}", full, live.copy())
+
+
+def find_parameters(state: HeldState, owners: Sequence[tuple[str, object]], names: Sequence[str] | None,
+                    problems: list[str]) -> list[Parameter]:
+    """The parameters of every held object, found after one backward (see the module docstring).
+
+    Named parameters that are missing, not float arrays, or without a gradient attribute are problems;
+    an unnamed float array that was set before forward, never changed, and has no gradient gets a warning.
+    """
+    params: list[Parameter] = []
+    seen: set[int] = set()
+    for label, obj in owners:
+        snap, where = state.snapshot_of(obj), label or "layer"
+        candidates = list(names) if names is not None else _public_names(obj)
+        for name in candidates:
+            if name.startswith("gradient_"):
+                continue
+            exists, value, exc = _probe(obj, name)
+            if names is not None and not _is_float_array(value):
+                problems.append(f"parameter {name!r} named by the caller is "
+                                f"{'missing' if not exists else type(value).__name__} on {where}, "
+                                "expected a float ndarray")
+                continue
+            if not _is_float_array(value) or id(value) in seen:
+                continue
+            has_grad, _, grad_exc = _probe(obj, f"gradient_{name}")
+            if grad_exc is not None:
+                problems.append(f"{where}.gradient_{name} raised {type(grad_exc).__name__} after backward: "
+                                f"{grad_exc}")
+            if not has_grad:
+                if names is not None:
+                    problems.append(f"parameter {name!r} has no gradient attribute gradient_{name} on {where}")
+                continue
+            seen.add(id(value))
+            seen.update(id(a) for a in _arrays_in(value))
+            params.append(_hold_parameter(label, obj, name, state))
+        if names is None:
+            _warn_lookalikes(label, snap, seen, state)
+    return params
+
+
+def _warn_lookalikes(label: str, snap: _Snapshot, found: set[int], state: HeldState) -> None:
+    """A float array set before forward and untouched by it, without a gradient: maybe a missed parameter."""
+    for name, value in (snap.attrs or {}).items():
+        if not _is_float_array(value) or id(value) in found or _NOT_PARAMETER.search(name):
+            continue
+        if snap.unchanged(name) and not hasattr(snap.obj, f"gradient_{name.lstrip('_')}"):
+            where = f"{label}.{name}" if label else name
+            state.warnings.append(
+                f"{where} {value.shape} looks like a parameter (a float array set before forward and not "
+                f"changed by forward or backward) but has no gradient attribute gradient_{name.lstrip('_')}: "
+                "it was NOT checked; if it is trainable, set its gradient in backward, or name the parameters "
+                "with parameters=[...]")

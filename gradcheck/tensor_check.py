@@ -1,141 +1,181 @@
-"""Checking one gradient tensor: readouts, the full and the fast comparison, the stale-cache re-check."""
+"""Checking one gradient tensor: the full and the fast comparison, tied groups, the stale-cache re-check."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from gradcheck.diagnosis import diagnose
 from gradcheck.numeric import (
-    DOMAIN_ERRORS,
-    SAFETY,
+    Estimates,
+    Probe,
     Readout,
-    compare,
-    directional_difference,
+    Verdicts,
+    direction_probes,
+    element_probes,
     finite_differences,
+    group_probe,
+    judge,
 )
 from gradcheck.prepare import Settings
 from gradcheck.report import ElementError, GradcheckReport, TensorCheck
 
-__all__ = ["layer_readout", "scalar_readout", "rows_independent", "check_tensor", "mark_stale"]
+__all__ = ["check_tensor", "mark_stale"]
 
 _WORST = 5          # worst elements kept per tensor
-_DIRECTIONS = 2     # random directions per tensor in fast mode
-
-def layer_readout(layer, x: np.ndarray, error: np.ndarray) -> Readout:
-    """Per-row values of sum(forward(x) * E) and their magnitudes (row i only depends on row i if independent)."""
-    def readout() -> tuple[np.ndarray, np.ndarray]:
-        y = np.asarray(layer.forward(x.copy()))
-        if y.shape != error.shape:
-            raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
-                               f"but {error.shape} before")
-        terms = (y * error).reshape(len(y), -1)
-        return terms.sum(axis=1), np.abs(terms).sum(axis=1)
-    return readout
 
 
-def scalar_readout(evaluate: Callable[[], float]) -> Readout:
-    def readout() -> tuple[np.ndarray, np.ndarray]:
-        value = float(evaluate())
-        return np.array([value]), np.array([abs(value)])
-    return readout
+class _Elements:
+    """Element-level results of one tensor, filled in by whichever probes reached each element."""
+
+    def __init__(self, size: int) -> None:
+        self.numeric = np.full(size, np.nan)
+        self.error = np.zeros(size)
+        self.tolerance = np.full(size, np.nan)
+        self.failed = np.zeros(size, dtype=bool)
+        self.kink = np.zeros(size, dtype=bool)
+        self.checked = np.zeros(size, dtype=bool)
+        self.skipped: dict[str, int] = {}
+        self.worst: list[tuple[float, ElementError]] = []
+        self.tie_hint: str | None = None
+
+    def add(self, flat: np.ndarray, e: Estimates, v: Verdicts) -> None:
+        self.numeric[flat], self.error[flat], self.tolerance[flat] = e.numeric, v.error, v.tolerance
+        self.failed[flat], self.kink[flat], self.checked[flat] = v.failed, v.kink, v.checked
+        for reason in e.skipped.values():
+            self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def rows_independent(layer, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> bool:
-    """Moving some rows of x must leave the other rows of the output bit-for-bit alone (checked, not assumed)."""
-    if len(x) == 1:
-        return True
-    moved = np.zeros(len(x), dtype=bool)
-    moved[rng.permutation(len(x))[: len(x) // 2]] = True
-    for rows in (moved, ~moved):
-        x2 = x.copy()
-        x2[rows] *= rng.uniform(0.5, 1.5, x2[rows].shape)
-        x2[rows] += rng.standard_normal(x2[rows].shape) * 0.1
-        try:
-            y2 = np.asarray(layer.forward(x2))
-        except DOMAIN_ERRORS:
-            return False
-        if y2.shape != y.shape or not np.array_equal(y2[~rows], y[~rows]):
-            return False
-    return True
+def _probe_flat(probes: Sequence[Probe]) -> np.ndarray:
+    """The element behind each estimate of per-element probes, in estimate order."""
+    return np.concatenate([p.flat for p in probes]) if probes else np.zeros(0, dtype=int)
 
 
-def _worst(index_shape: tuple[int, ...], flat: np.ndarray, analytic: np.ndarray, numeric: np.ndarray,
-           error: np.ndarray, tolerance: np.ndarray) -> list[ElementError]:
-    return [ElementError(tuple(int(v) for v in np.unravel_index(i, index_shape)), float(analytic[i]),
-                         float(numeric[i]), float(error[i]), float(tolerance[i])) for i in flat]
+def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, probes: Sequence[Probe],
+                 s: Settings, out: _Elements) -> None:
+    if not probes:
+        return
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
+    out.add(_probe_flat(probes), e, judge(e, s.rtol, s.atol))
 
 
-def _full_check(name: str, tensor: np.ndarray, analytic: np.ndarray, readout: Readout, groups, method: str,
-                s: Settings, batch: int | None) -> TensorCheck:
-    d = finite_differences(tensor, groups, readout, s.step, s.eps)
-    a = analytic.ravel()
-    c = compare(a, d, s.rtol, s.atol)
-    with np.errstate(all="ignore"):
-        # relative to the gradient's size, floored at the rounding noise so tiny gradients don't read as 100 %
-        size = np.maximum(np.maximum(np.abs(a), np.abs(d.numeric)), np.maximum(SAFETY * d.rounding, 1e-300))
-        rel = np.where(c.checked & ~c.kink, c.error / size, 0.0)
-        badness = np.where(c.checked, c.error / np.maximum(c.tolerance, 1e-300), -1.0)
-    pool = np.flatnonzero(c.failed) if c.failed.any() else np.flatnonzero(c.checked)
-    order = pool[np.argsort(-badness[pool], kind="stable")][:_WORST]
-    skipped: dict[str, int] = {}
-    for reason in d.skipped.values():
-        skipped[reason] = skipped.get(reason, 0) + 1
-    hint = diagnose(name, analytic, d.numeric.reshape(tensor.shape), c.failed.reshape(tensor.shape),
-                    c.tolerance.reshape(tensor.shape), batch)
-    max_abs = float(np.where(c.kink, 0.0, c.error).max(initial=0.0))
-    return TensorCheck(name=name, shape=tuple(tensor.shape), method=method, checked=int(c.checked.sum()),
-                       failed=int(c.failed.sum()), max_abs_error=max_abs, max_rel_error=float(rel.max(initial=0.0)),
-                       worst=_worst(tensor.shape, order, a, d.numeric, c.error, c.tolerance),
-                       kinks=int(c.kink.sum()), skipped=skipped, hint=hint)
+def _tied_groups(values: np.ndarray, kinks: np.ndarray, step: float) -> list[np.ndarray]:
+    """Kink elements whose values lie within a step of each other (ties of a max share one kink)."""
+    idx = np.flatnonzero(kinks)
+    if len(idx) < 2:
+        return []
+    idx = idx[np.argsort(values[idx], kind="stable")]
+    v = values[idx]
+    breaks = np.flatnonzero(np.diff(v) > step * np.maximum(np.abs(v[1:]), 1.0)) + 1
+    return [g for g in np.split(idx, breaks) if len(g) >= 2]
 
 
-def _fast_check(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings,
-                rng: np.random.Generator) -> tuple[bool, float, float, str]:
-    """Directional derivatives along random directions: O(1) evaluations whatever the tensor's size."""
-    worst_err, worst_rel, detail = 0.0, 0.0, ""
-    for _ in range(_DIRECTIONS):
-        u = rng.standard_normal(tensor.shape)
-        direction = u / np.abs(u).max() * np.maximum(np.abs(tensor), 1.0)
-        try:
-            numeric, coarse, rounding = directional_difference(tensor, direction, readout, s.step, s.eps)
-        except DOMAIN_ERRORS as exc:     # the full check skips just the elements outside the domain
-            return False, worst_err, worst_rel, f"forward raised {type(exc).__name__} along a random direction"
-        expected = float(np.sum(analytic * direction))
-        error = abs(expected - numeric)
-        tol = s.atol + s.rtol * abs(numeric) + SAFETY * (abs(coarse - numeric) + rounding)
-        worst_err = max(worst_err, error)
-        worst_rel = max(worst_rel, error / max(abs(expected), abs(numeric), 1e-300))
-        if not error <= tol:
-            return False, worst_err, worst_rel, f"directional derivative: analytic {expected:.6g}, " \
-                                                f"numeric {numeric:.6g}, tolerance {tol:.3g}"
-        detail = f"{_DIRECTIONS} random directions agree"
-    return True, worst_err, worst_rel, detail
+def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements) -> None:
+    """Tied elements are judged together: moving the group must match the sum of their analytic values.
+
+    Each element alone only has to lie between its one-sided slopes, which a backward that copies the
+    gradient of a max to every tied element satisfies; the group as a whole does not."""
+    groups = _tied_groups(tensor.ravel(), out.kink, s.step)
+    if not groups:
+        return
+    probes = [group_probe(g) for g in groups]
+    e = finite_differences(tensor, probes, _summed(readout), analytic, s.step, s.machine_eps)
+    v = judge(e, s.rtol, s.atol)
+    for k in np.flatnonzero(v.failed):
+        g = groups[k]
+        out.failed[g], out.kink[g] = True, False
+        index = tuple(int(i) for i in np.unravel_index(g[0], tensor.shape))
+        out.worst.append((float(v.error[k] / v.tolerance[k]), ElementError(
+            index, float(e.analytic[k]), float(e.numeric[k]), float(v.error[k]), float(v.tolerance[k]))))
+        members = [tuple(int(i) for i in np.unravel_index(j, tensor.shape)) for j in g[:6]]
+        out.tie_hint = (f"elements {', '.join(map(str, members))}{' ...' if len(g) > 6 else ''} are tied (equal "
+                        f"within the step) and were judged together: moved together they change the output at "
+                        f"{e.numeric[k]:.6g} per unit, but their analytic gradients sum to {e.analytic[k]:.6g}: "
+                        "the gradient of a tie must go to one of them (or be split), not be copied to each")
 
 
-def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, readout: Readout, groups,
-                  method: str, s: Settings, rng: np.random.Generator, batch: int | None) -> TensorCheck | None:
+def _summed(readout: Readout) -> Readout:
+    def read() -> tuple[np.ndarray, np.ndarray]:
+        values, scale = readout()
+        return np.atleast_1d(values.sum()), np.atleast_1d(scale.sum())
+    return read
+
+
+def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, rng: np.random.Generator,
+          features: int | None, out: _Elements) -> tuple[int, str]:
+    """Sparse random directions, each element in exactly one; the elements of every direction that fails,
+    leaves the domain or crosses a kink are then checked one by one, so a verdict is always element-level.
+
+    A direction's tolerance comes from its error estimates alone (rtol, a per-element allowance, is applied
+    when the elements are checked one by one): one wrong element is not hidden in the sum of the others."""
+    n = tensor.size
+    count = min(n, max(8, int(np.ceil(np.sqrt(n)))))
+    probes = direction_probes(n, count, rng)
+    e = finite_differences(tensor, probes, _summed(readout), analytic, s.step, s.machine_eps)
+    v = judge(e, 0.0, s.atol)
+    unsure = [probes[k] for k in range(count) if v.failed[k] or v.kink[k] or not v.checked[k]]
+    recheck = np.sort(_probe_flat(unsure))
+    rows = None if features is None else recheck // features
+    singles = [Probe(np.array([i]), np.ones(1), None if rows is None else np.array([r]))
+               for i, r in zip(recheck, rows if rows is not None else recheck)]
+    _elementwise(tensor, analytic, readout, singles, s, out)
+    passed = count - len(unsure)
+    reasons = {"failed": int(v.failed.sum()), "crossed a kink": int(v.kink.sum()),
+               "left the domain": int((~v.checked).sum())}
+    why = ", ".join(f"{k} {r}" for r, k in reasons.items() if k)
+    note = f"{passed} of {count} sparse random directions agree (every element lies in exactly one)"
+    if unsure:
+        note += f"; the {len(recheck)} elements of the other {len(unsure)} ({why}) were checked one by one"
+    return passed + len(recheck), note
+
+
+def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, readout: Readout,
+                 probes: Sequence[Probe], method: str, features: int | None, s: Settings,
+                 rng: np.random.Generator, batch: int | None) -> TensorCheck | None:
+    """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place)."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
+    a = analytic.ravel()
+    out, note = _Elements(tensor.size), None
     if s.mode == "fast":
-        passed, err, rel, detail = _fast_check(tensor, analytic, readout, s, rng)
-        if passed:
-            return TensorCheck(name, tuple(tensor.shape), "directions", tensor.size, 0, err, rel, note=detail)
-        check = _full_check(name, tensor, analytic, readout, groups, method, s, batch)
-        verdict = "localised the wrong elements" if not check.ok else \
-            f"passed{f' ({check.kinks} kinks within the step)' if check.kinks else ''}"
-        check.note = f"fast check failed ({detail}); the full check {verdict}"
-        return check
-    return _full_check(name, tensor, analytic, readout, groups, method, s, batch)
+        checked, note = _fast(tensor, a, readout, s, rng, features, out)
+        method = "directions"
+    else:
+        _elementwise(tensor, a, readout, probes, s, out)
+        checked = int(out.checked.sum())
+    _check_ties(tensor, a, readout, s, out)
+    return _summarise(name, tensor, a, out, method, checked, note, batch)
+
+
+def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, method: str, checked: int,
+               note: str | None, batch: int | None) -> TensorCheck:
+    with np.errstate(all="ignore"):
+        # relative to the gradient's size, floored at the tolerance so a gradient below the noise is not 100 %
+        size = np.maximum(np.maximum(np.abs(a), np.abs(out.numeric)), np.maximum(out.tolerance, 1e-300))
+        smooth = out.checked & ~out.kink
+        rel = np.where(smooth, out.error / size, 0.0)
+        badness = np.where(out.checked, out.error / np.maximum(out.tolerance, 1e-300), -1.0)
+    pool = np.flatnonzero(out.failed & out.checked) if out.failed.any() else np.flatnonzero(out.checked)
+    order = pool[np.argsort(-badness[pool], kind="stable")][:_WORST]
+    worst = [(float(badness[i]), ElementError(tuple(int(v) for v in np.unravel_index(i, tensor.shape)),
+                                              float(a[i]), float(out.numeric[i]), float(out.error[i]),
+                                              float(out.tolerance[i]))) for i in order]
+    worst = [w for _, w in sorted(out.worst + worst, key=lambda t: -t[0])][:_WORST]
+    shape = tensor.shape
+    hint = out.tie_hint or diagnose(name, a.reshape(shape), out.numeric.reshape(shape),
+                                    (out.failed & out.checked).reshape(shape), out.tolerance.reshape(shape), batch)
+    return TensorCheck(name=name, shape=tuple(shape), method=method, checked=checked, failed=int(out.failed.sum()),
+                       max_abs_error=float(np.where(smooth, out.error, 0.0).max(initial=0.0)),
+                       max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),
+                       skipped=out.skipped, hint=hint, note=note)
 
 
 def mark_stale(report: GradcheckReport, recheck: Callable[[], list[TensorCheck | None]]) -> None:
     """If the failed gradients are right for the input of the earlier forward call, say it is a stale cache."""
-    failed = {t.name for t in report.tensors if not t.ok}
+    failed = {t.name for t in report.tensors if t.failed}
     again = [c for c in recheck() if c is not None and c.name in failed]
     if failed and len(again) == len(failed) and all(c.ok for c in again):
         for t in report.tensors:
-            if not t.ok:
+            if t.failed:
                 t.hint = "backward returned the gradient for the input of an earlier forward call, not the " \
                          "latest one (stale cache): store the input (or what backward needs) on every forward"
-

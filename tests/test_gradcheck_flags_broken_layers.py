@@ -22,7 +22,7 @@ def test_broken_layer_is_flagged(name, mode):
         assert [t.name for t in failing] == [tensor], text
         assert failing[0].worst and failing[0].worst[0].index, "failures must come with element indices"
         if mode == "fast":
-            assert "the full check localised" in failing[0].note
+            assert "checked one by one" in failing[0].note
 
 
 def test_scale_error_on_weights_and_on_softmax_is_flagged():

@@ -1,0 +1,290 @@
+"""Adapters: a layer, a loss or a network, each seen as the same three things.
+
+- ``inputs``: the tensors to perturb besides the parameters (the layer's input, the loss's prediction);
+- a scalar function of the current state, read out per row (``readout``);
+- an analytic pass (``backward_pass``): forward then backward at the current point, returning the
+  gradients of the inputs; parameter gradients are read from the owners afterwards.
+
+So ``check_layer``, ``check_loss`` and ``check_network`` are one pipeline over a :class:`Target`.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from gradcheck.numeric import DOMAIN_ERRORS, Readout, column_probes, element_probes
+
+__all__ = ["Target", "LayerTarget", "LossTarget", "NetworkTarget", "gradient_of", "describe"]
+
+
+def describe(obj: object) -> str:
+    text = repr(obj)
+    return text if len(text) <= 60 and " at 0x" not in text else type(obj).__name__
+
+
+def _changed(what: str, before: np.ndarray, after: np.ndarray) -> str:
+    idx = tuple(int(i) for i in np.argwhere(~((before == after) | (np.isnan(before) & np.isnan(after))))[0])
+    return f"{what} (element {idx} changed from {before[idx]:.6g} to {after[idx]:.6g})"
+
+
+def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, problems: list[str]) -> np.ndarray | None:
+    """``value`` as a float64 copy if it has the expected shape; otherwise a problem and None."""
+    if value is None:
+        problems.append(f"{what} is None after backward: backward must set it")
+        return None
+    arr = np.asarray(value)
+    if arr.shape != expected_shape:
+        hint = " (transposed?)" if arr.shape == expected_shape[::-1] else ""
+        problems.append(f"{what} has shape {arr.shape}, expected {expected_shape}{hint}")
+        return None
+    if arr.dtype.kind not in "biuf":
+        problems.append(f"{what} has dtype {arr.dtype}, expected a real float array")
+        return None
+    return arr.astype(np.float64, copy=True)
+
+
+def _scalar(value: object) -> tuple[np.ndarray, np.ndarray]:
+    v = float(np.asarray(value, dtype=np.float64).sum())
+    return np.array([v]), np.array([abs(v)])
+
+
+class Target:
+    """What a check needs from the thing it checks; subclasses fill it in."""
+
+    label: str
+    held: list[tuple[str, object]]      # objects whose state is snapshot and restored
+    owners: list[tuple[str, object]]    # objects whose parameters are found and checked
+    inputs: dict[str, np.ndarray]       # name -> our own array, perturbed in place
+    batch: int | None = None            # rows of the input, for hints
+
+    def output(self) -> np.ndarray:
+        """The raw output at the current point (for determinism, finiteness and precision)."""
+        raise NotImplementedError  # abstract
+
+    def readout(self) -> Readout:
+        raise NotImplementedError  # abstract
+
+    def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
+        raise NotImplementedError  # abstract
+
+    def warm_up(self) -> None:
+        """One forward and backward at another point: the pass after which parameters are found, and the
+        call before the analytic pass, so that a cache stuck on an earlier call shows up."""
+        with self.at(self.other_point()):
+            self.backward_pass([])
+
+    def other_point(self) -> dict[str, np.ndarray]:
+        """The inputs of :meth:`warm_up` (for the stale-cache re-check)."""
+        return {}
+
+    @contextmanager
+    def at(self, point: dict[str, np.ndarray]) -> Iterator[None]:
+        """Move the inputs to ``point`` (name -> values) for the duration; our own arrays, restored after."""
+        saved = {name: arr.copy() for name, arr in self.inputs.items()}
+        try:
+            for name, arr in point.items():
+                self.inputs[name][...] = arr
+            yield
+        finally:
+            for name, arr in saved.items():
+                self.inputs[name][...] = arr
+
+    def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
+        """Target-specific checks after the analytic pass."""
+
+    def input_probes(self, name: str, rng: np.random.Generator):
+        """(probes for the full check, method name, features per row or None) of an input tensor."""
+        return element_probes(self.inputs[name].size), "elements", None
+
+
+class LayerTarget(Target):
+    """``sum(layer.forward(x) * E)`` for a fixed random upstream error ``E``."""
+
+    def __init__(self, layer, x: np.ndarray, rng: np.random.Generator,
+                 before_forward: Callable[[], None] | None = None) -> None:
+        self.layer, self.label = layer, describe(layer)
+        self.held = self.owners = [("", layer)]
+        self.inputs = {"input": x}
+        self.batch = len(x) if x.ndim else None
+        self.x_other = x * rng.uniform(0.5, 1.5, x.shape) + 0.1 * rng.standard_normal(x.shape)
+        self._hook = before_forward or (lambda: None)
+        self._rng = rng
+        self.error: np.ndarray | None = None
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self._hook()
+        return np.asarray(self.layer.forward(x))
+
+    def output(self) -> np.ndarray:
+        y = self._forward(self.inputs["input"].copy())
+        if self.error is None:
+            self.error = self._rng.standard_normal(y.shape)
+        return y
+
+    def readout(self) -> Readout:
+        x, error = self.inputs["input"], self.error
+
+        def read() -> tuple[np.ndarray, np.ndarray]:
+            y = self._forward(x.copy())
+            if y.shape != error.shape:
+                raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
+                                   f"but {error.shape} before")
+            terms = (y * error).reshape(len(y), -1) if y.ndim else (y * error).reshape(1, 1)
+            return terms.sum(axis=1), np.abs(terms).sum(axis=1)
+        return read
+
+    def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
+        x = self.inputs["input"]
+        x_in, e_in = x.copy(), self.error.copy()
+        self._forward(x_in)
+        if not np.array_equal(x_in, x, equal_nan=True):
+            problems.append(_changed("forward writes into its input array", x, x_in))
+        grad = self.layer.backward(e_in)
+        if not np.array_equal(e_in, self.error, equal_nan=True):
+            problems.append(_changed("backward writes into the error_tensor it is given", self.error, e_in))
+        return {"input": gradient_of(grad, x.shape, "backward's return value (the input gradient)", problems)}
+
+    def other_point(self) -> dict[str, np.ndarray]:
+        return {"input": self.x_other}
+
+    def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
+        """An output sharing memory with the input must not let a caller's write corrupt backward."""
+        x_in = self.inputs["input"].copy()
+        self._hook()
+        y = self.layer.forward(x_in)
+        if isinstance(y, np.ndarray) and np.shares_memory(y, x_in) and grads["input"] is not None:
+            y[...] = -2.0 * y - 1.0       # what a caller writing into the output would do to the layer's cache
+            scribbled = gradient_of(self.layer.backward(self.error.copy()), x_in.shape, "input gradient", [])
+            if scribbled is None or not np.allclose(scribbled, grads["input"], rtol=1e-12, atol=0, equal_nan=True):
+                problems.append("forward returns an array that shares memory with its input, and backward reads "
+                                "it: writing into the output changed the gradient")
+
+    def input_probes(self, name: str, rng: np.random.Generator):
+        x = self.inputs[name]
+        if x.ndim >= 1 and self._rows_independent(rng):
+            return column_probes(x.shape), "columns", x.size // len(x)
+        return element_probes(x.size), "elements", None
+
+    def _rows_independent(self, rng: np.random.Generator) -> bool:
+        """Output row i depends on input row i alone (checked, not assumed).
+
+        For every bit of the row index, the rows with that bit set are moved, then the others: every pair
+        of rows differs in some bit, so each row is moved once while any given other row stays put. Any
+        change to an output row whose input row did not move means the rows are not independent.
+        """
+        x = self.inputs["input"]
+        y = self._forward(x.copy())
+        if y.ndim == 0 or len(y) != len(x):
+            return False
+        if len(x) == 1:
+            return True
+        index = np.arange(len(x))
+        for bit in range(int(np.ceil(np.log2(len(x))))):
+            for moved in ((index >> bit) & 1 == 1, (index >> bit) & 1 == 0):
+                x2 = x.copy()
+                x2[moved] = x2[moved] * rng.uniform(0.5, 1.5, x2[moved].shape) + \
+                    0.1 * rng.standard_normal(x2[moved].shape)
+                try:
+                    y2 = self._forward(x2)
+                except DOMAIN_ERRORS:
+                    return False
+                if y2.shape != y.shape or not np.array_equal(y2[~moved], y[~moved], equal_nan=True):
+                    return False
+        return True
+
+
+class LossTarget(Target):
+    """``loss_layer.forward(prediction, label)`` as a function of the prediction; the label is fixed."""
+
+    def __init__(self, loss_layer, prediction: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+        self.loss, self.label = loss_layer, describe(loss_layer)
+        self.held = self.owners = [("", loss_layer)]
+        self.inputs = {"prediction": prediction}
+        self.target_label = label
+        self.batch = len(prediction) if prediction.ndim else None
+        self.p_other = np.clip(prediction * rng.uniform(0.5, 1.5, prediction.shape), 0.0, None)
+
+    def output(self) -> np.ndarray:
+        return np.asarray(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()))
+
+    def readout(self) -> Readout:
+        return lambda: _scalar(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()))
+
+    def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
+        p, y = self.inputs["prediction"], self.target_label
+        p_in, y_in = p.copy(), y.copy()
+        self.loss.forward(p_in, y_in)
+        if not (np.array_equal(p_in, p, equal_nan=True) and np.array_equal(y_in, y, equal_nan=True)):
+            problems.append("forward writes into its prediction or label array")
+        y_in = y.copy()
+        grad = self.loss.backward(y_in)
+        if not np.array_equal(y_in, y, equal_nan=True):
+            problems.append("backward writes into the label array it is given")
+        return {"prediction": gradient_of(grad, p.shape, "backward's return value (the prediction gradient)",
+                                          problems)}
+
+    def other_point(self) -> dict[str, np.ndarray]:
+        return {"prediction": self.p_other}
+
+
+class _FixedBatch:
+    """Serves the same batch on every call, so the network's loss is a function of its weights alone."""
+
+    def __init__(self, batch: tuple[np.ndarray, np.ndarray]) -> None:
+        self.batch = batch
+
+    def forward(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.batch
+
+    next = forward
+
+
+def next_batch_without_advancing(data_layer) -> tuple[np.ndarray, np.ndarray]:
+    """The batch ``data_layer`` would serve next, taken from a deep copy: the data layer itself, and numpy's
+    global random state, are left as they were."""
+    fetch_name = "forward" if hasattr(data_layer, "forward") else "next" if hasattr(data_layer, "next") else None
+    if fetch_name is None:
+        raise TypeError(f"check_network: network.data_layer must have forward() or next() returning "
+                        f"(input_tensor, label_tensor), got {type(data_layer).__name__}")
+    try:
+        twin = copy.deepcopy(data_layer)
+    except Exception as exc:  # noqa: BLE001 - any failure to copy means: ask for the batch
+        raise TypeError(f"check_network: cannot copy the data layer {type(data_layer).__name__} to take a batch "
+                        f"without advancing it ({type(exc).__name__}: {exc}); pass batch=(input, label)") from None
+    state = np.random.get_state()
+    try:
+        batch = getattr(twin, fetch_name)()
+    finally:
+        np.random.set_state(state)
+    return tuple(np.array(b, copy=True) for b in batch)
+
+
+class NetworkTarget(Target):
+    """``network.forward()`` (the loss) on one fixed batch, as a function of every layer's parameters."""
+
+    def __init__(self, network, batch: tuple[np.ndarray, np.ndarray]) -> None:
+        self.network = network
+        names = ", ".join(describe(layer) for layer in network.layers)
+        self.label = f"NeuralNetwork[{names}] + {describe(network.loss_layer)}"
+        self.owners = [(f"layers[{i}]", layer) for i, layer in enumerate(network.layers)]
+        self.held = [("network", network), ("loss_layer", network.loss_layer)] + self.owners
+        self.inputs = {}
+        self.batch_data = batch
+
+    def install(self) -> None:
+        """Serve the fixed batch (the network's own data layer is put back with the rest of its state)."""
+        self.network.data_layer = _FixedBatch(self.batch_data)
+
+    def output(self) -> np.ndarray:
+        return np.asarray(self.network.forward())
+
+    def readout(self) -> Readout:
+        return lambda: _scalar(self.network.forward())
+
+    def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
+        self.network.forward()
+        self.network.backward()
+        return {}
