@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcheck.analytic import analytic_pass
-from gradcheck.numeric import element_probes
+from gradcheck.numeric import DOMAIN_ERRORS, element_probes
 from gradcheck.prepare import Settings, as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
@@ -33,6 +33,18 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
     diff = np.where(np.isnan(diff), np.inf, diff)
     idx = np.unravel_index(int(np.argmax(diff)), a.shape) if a.ndim else ()
     return f"max difference {float(diff[idx]):.3g} at index {tuple(int(i) for i in idx)}"
+
+
+def _usable_other_point(target: Target, report: GradcheckReport) -> None:
+    """The other point must lie in forward's domain too; if it does not, the checked point stands in."""
+    try:
+        with target.at(target.other_point()):
+            target.output()
+    except DOMAIN_ERRORS as exc:
+        target.use_checked_point_as_other()
+        report.warnings.append(f"forward raised {type(exc).__name__} at a second, randomly moved input ({exc}); "
+                               "the earlier call is made at the checked input itself, so a stale cache that "
+                               "keeps an earlier call's input cannot show")
 
 
 def _determinism(target: Target, state: HeldState) -> str | None:
@@ -91,6 +103,9 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
     with held(target.held) as state:
         if isinstance(target, NetworkTarget):
             target.install()
+        checkpoint = state.checkpoint()
+        _usable_other_point(target, report)
+        checkpoint.restore()
         problem = _determinism(target, state)
         out = target.output()
         s, precision_warnings = settings_for(mode, step, rtol, atol, out)
@@ -109,11 +124,10 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
         def compare_at(point: dict[str, np.ndarray]) -> list[TensorCheck | None]:
             with target.at(point):
                 readout = target.readout()
-                checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch)
-                          for name, arr in target.inputs.items()]
-                return checks + [check_tensor(p.label, p.live, grads[p.label], readout,
-                                              element_probes(p.live.size), "elements", None, s, rng, target.batch)
-                                 for p in params]
+                checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch,
+                                       out.size) for name, arr in target.inputs.items()]
+                return checks + [check_tensor(p.label, p.live, grads[p.label], readout, element_probes(p.live.size),
+                                              "elements", None, s, rng, target.batch, out.size) for p in params]
 
         _finish(report, state, compare_at({}))
         if any(t.failed for t in report.tensors) and target.other_point():

@@ -169,14 +169,20 @@ class Verdicts:
     failed: np.ndarray      # bool
     kink: np.ndarray        # bool: a kink lies within h/2; only "between the one-sided slopes" is certified
     checked: np.ndarray     # bool: not skipped
+    smooth: np.ndarray      # bool: no kink within [-h, h] (the one-sided gaps scale with the step)
 
 
-def judge(e: Estimates, rtol: float, atol: float) -> Verdicts:
-    """The one tolerance rule (see :data:`TOLERANCE_TEXT`), for elements, columns, directions and groups."""
+def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
+    """The one tolerance rule (see :data:`TOLERANCE_TEXT`), for elements, columns, directions and groups.
+
+    ``rounding`` is a worst-case bound, ``eps * sum |terms|``. A screen that may fail without harm (fast
+    mode re-checks the elements of a failed direction one by one) passes ``terms``, the number of terms
+    summed, and is held to the typical rounding of such a sum instead, ``eps * sum |terms| / sqrt(terms)``.
+    """
     checked = np.ones(e.numeric.size, dtype=bool)
     checked[list(e.skipped)] = False
     with np.errstate(all="ignore"):
-        noise = SAFETY * e.rounding
+        noise = SAFETY * e.rounding / np.sqrt(terms)
         gap, gap_h = e.right - e.left, e.right_h - e.left_h
         # smooth over [-h, h]: the one-sided gaps scale with the step (one-sided slopes carry ~4x the
         # rounding of the central difference, and the test combines four of them)
@@ -187,4 +193,4 @@ def judge(e: Estimates, rtol: float, atol: float) -> Verdicts:
         failed = checked & ~(error <= tolerance)
         kink = checked & ~smooth & (np.abs(gap) / 2 > floor)
     return Verdicts(error=np.where(checked, error, 0.0), tolerance=tolerance, failed=failed, kink=kink & ~failed,
-                    checked=checked)
+                    checked=checked, smooth=smooth)

@@ -80,6 +80,9 @@ class Target:
         """The inputs of :meth:`warm_up` (for the stale-cache re-check)."""
         return {}
 
+    def use_checked_point_as_other(self) -> None:
+        """Make :meth:`other_point` the checked point (when forward cannot run at the other one)."""
+
     @contextmanager
     def at(self, point: dict[str, np.ndarray]) -> Iterator[None]:
         """Move the inputs to ``point`` (name -> values) for the duration; our own arrays, restored after."""
@@ -149,6 +152,9 @@ class LayerTarget(Target):
 
     def other_point(self) -> dict[str, np.ndarray]:
         return {"input": self.x_other}
+
+    def use_checked_point_as_other(self) -> None:
+        self.x_other = self.inputs["input"].copy()
 
     def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
         """An output sharing memory with the input must not let a caller's write corrupt backward."""
@@ -228,6 +234,9 @@ class LossTarget(Target):
 
     def other_point(self) -> dict[str, np.ndarray]:
         return {"prediction": self.p_other}
+
+    def use_checked_point_as_other(self) -> None:
+        self.p_other = self.inputs["prediction"].copy()
 
 
 class _FixedBatch:
