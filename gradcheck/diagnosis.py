@@ -37,6 +37,20 @@ def _where(name: str, failed: np.ndarray) -> str | None:
     return None
 
 
+def _row_coupling(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray) -> str | None:
+    """Numeric rows that sum to zero (forward ignores a constant added to a row) while analytic rows do not."""
+    if analytic.ndim != 2 or analytic.shape[1] < 2 or not np.isfinite(numeric).all():
+        return None
+    slack = tolerance.sum(axis=1) + 1e-9 * np.abs(numeric).sum(axis=1)
+    zero_numeric = np.abs(numeric.sum(axis=1)) <= slack
+    rows = failed.any(axis=1)
+    if zero_numeric.all() and (np.abs(analytic.sum(axis=1))[rows] > slack[rows]).any():
+        return "the numeric gradient sums to zero over each row (forward ignores a constant added to a row, as " \
+               "softmax does) but the analytic one does not: backward misses a term that couples the entries of " \
+               "a row (for softmax, the -y * <e, y> part of the Jacobian-vector product)"
+    return None
+
+
 def _what(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray,
           batch: int | None) -> str | None:
     """What the wrong values look like."""
@@ -64,5 +78,6 @@ def diagnose(name: str, analytic: np.ndarray, numeric: np.ndarray, failed: np.nd
     """A hint for a failed tensor, or None. Arrays have the tensor's shape; ``failed`` is boolean."""
     if not failed.any():
         return None
-    hints = [h for h in (_where(name, failed), _what(analytic, numeric, failed, tolerance, batch)) if h]
+    what = _what(analytic, numeric, failed, tolerance, batch) or _row_coupling(analytic, numeric, failed, tolerance)
+    hints = [h for h in (_where(name, failed), what) if h]
     return "; ".join(hints) or None

@@ -1,9 +1,12 @@
-"""Deliberately broken layers (and a few correct but awkward ones) for testing the checker.
+"""Deliberately broken layers (and correct but awkward ones) for testing the checker.
 
-Each broken class differs from a correct ``core`` layer in one realistic mistake. ``BROKEN`` maps a name
-to ``(factory, input shape, what the report must show)``.
+Each broken class differs from a correct layer in one realistic mistake. ``BROKEN`` maps a name to
+``(factory, input shape or array, failing tensor, a fragment of the report that sets the failure apart)``.
+Every bug the checker once missed joins this zoo, with the correct twin in ``CORRECT`` where one exists.
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -220,6 +223,236 @@ class Float32Only(Layer):
         return (e * x).astype(np.float32)
 
 
+# ------------------------------------------------------- bugs the checker once passed without checking them
+
+class GradientSetInBackward:
+    """A plain layer whose gradient attribute only exists after backward (the usual way to write one)."""
+
+    def __init__(self, n_in=4, n_out=3, seed=0, factor=1.01):
+        self.weights = np.random.default_rng(seed).standard_normal((n_in, n_out))
+        self.factor = factor
+
+    def forward(self, input_tensor):
+        self.input_tensor = input_tensor
+        return input_tensor @ self.weights
+
+    def backward(self, error_tensor):
+        self.gradient_weights = self.factor * self.input_tensor.T @ error_tensor
+        return error_tensor @ self.weights.T
+
+
+class GradientPropertyRaisesBeforeBackward(GradientSetInBackward):
+    """gradient_weights is a property that raises until backward has run (common in RNN/LSTM code)."""
+
+    def __init__(self, n_in=4, n_out=3, seed=0, factor=2.0):
+        super().__init__(n_in, n_out, seed, factor)
+        self._gradient_weights = None
+
+    @property
+    def gradient_weights(self):
+        return self._gradient_weights.copy()
+
+    def backward(self, error_tensor):
+        self._gradient_weights = self.factor * self.input_tensor.T @ error_tensor
+        return error_tensor @ self.weights.T
+
+
+class IntegerLookup:
+    """Forward accepts only integer-valued inputs (an embedding fed float indices): no element can move."""
+
+    def __init__(self):
+        self.table = np.linspace(-1.0, 1.0, 10)
+
+    def forward(self, input_tensor):
+        if (input_tensor != np.round(input_tensor)).any():
+            raise ValueError("indices must be integers")
+        self.index = input_tensor.astype(int) % 10
+        return self.table[self.index]
+
+    def backward(self, error_tensor):
+        return np.zeros_like(error_tensor)
+
+
+class LogOfInput:
+    """log(x) on inputs that are not all positive: NaN at the checked point itself."""
+
+    def forward(self, input_tensor):
+        self.input_tensor = input_tensor
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.log(input_tensor)
+
+    def backward(self, error_tensor):
+        return error_tensor / self.input_tensor
+
+
+def _near_kink_input(fractions) -> np.ndarray:
+    """ReLU inputs at the given fractions of the default step h below 0, beside ordinary values."""
+    h = np.finfo(float).eps ** (1 / 3)
+    return np.array([[f * h for f in fractions], [1.0, 1.5, 0.5, 2.0][: len(fractions)]])
+
+
+class MaxPairs(Layer):
+    """Max over pairs of adjacent features (a 1-D max pool, window 2, stride 2)."""
+
+    def forward(self, input_tensor):
+        x = self._check_input(input_tensor)
+        pairs = x.reshape(len(x), -1, 2)
+        self._remember(pairs, (len(x), pairs.shape[1]))
+        return pairs.max(axis=2)
+
+    def backward(self, error_tensor):
+        pairs, e = self._recall(error_tensor)
+        grad = np.zeros_like(pairs)
+        np.put_along_axis(grad, pairs.argmax(axis=2)[:, :, None], e[:, :, None], axis=2)
+        return grad.reshape(len(pairs), -1)
+
+
+class MaxPairsCopiesTies(MaxPairs):
+    """Sends the gradient to every element equal to the max: a tie gets it twice."""
+
+    def backward(self, error_tensor):
+        pairs, e = self._recall(error_tensor)
+        mask = pairs == pairs.max(axis=2, keepdims=True)
+        return (mask * e[:, :, None]).reshape(len(pairs), -1)
+
+
+def _tied_pairs() -> np.ndarray:
+    x = np.random.default_rng(5).standard_normal((3, 6))
+    x[:, 1] = x[:, 0]           # every row's first pair is a tie
+    x[0, 3] = x[0, 2]
+    return x
+
+
+class PairMixing:
+    """Mixes batch rows (0, 1) and (2, 3): row independence must be proven, not sampled."""
+
+    def forward(self, input_tensor):
+        y = input_tensor.copy()
+        y[0::2] += 0.5 * input_tensor[1::2]
+        return y
+
+    def backward(self, error_tensor):
+        grad = error_tensor.copy()
+        grad[1::2] += 0.5 * error_tensor[0::2]
+        return grad
+
+
+class PairMixingTreatedAsRowwise(PairMixing):
+    def backward(self, error_tensor):
+        return error_tensor.copy()
+
+
+class BatchMean:
+    """The mean over the batch: the output's first axis is not the batch."""
+
+    def forward(self, input_tensor):
+        self.batch = len(input_tensor)
+        return input_tensor.mean(axis=0)
+
+    def backward(self, error_tensor):
+        return np.tile(error_tensor / self.batch, (self.batch, 1))
+
+
+class BatchMeanWithoutDivision(BatchMean):
+    def backward(self, error_tensor):
+        return np.tile(error_tensor, (self.batch, 1))
+
+
+class Float32Inside:
+    """tanh computed in float32, returned as float64."""
+
+    def forward(self, input_tensor):
+        self.output = np.tanh(input_tensor.astype(np.float32))
+        return self.output.astype(np.float64)
+
+    def backward(self, error_tensor):
+        return error_tensor * (1.0 - self.output.astype(np.float64) ** 2)
+
+
+class Dropout:
+    """Inverted dropout drawing its mask from numpy's global random state (keep probability p)."""
+
+    def __init__(self, probability=0.5):
+        self.probability = probability
+
+    def forward(self, input_tensor):
+        self.mask = np.random.random(input_tensor.shape) < self.probability
+        return input_tensor * self.mask / self.probability
+
+    def backward(self, error_tensor):
+        return error_tensor * self.mask / self.probability
+
+
+class DropoutMissingScale(Dropout):
+    def backward(self, error_tensor):
+        return error_tensor * self.mask
+
+
+class RunningSum:
+    """Forward adds a state carried over from earlier calls (like an RNN with memorize=True)."""
+
+    def __init__(self):
+        self.memorize = True
+        self.state = None
+
+    def forward(self, input_tensor):
+        self.state = input_tensor.sum(axis=0) if self.state is None else self.state + input_tensor.sum(axis=0)
+        return input_tensor + self.state
+
+    def backward(self, error_tensor):
+        return error_tensor
+
+
+class NaNInGradient:
+    """Doubles its input; backward writes NaN into one element, the same on every call."""
+
+    def forward(self, input_tensor):
+        return 2.0 * input_tensor
+
+    def backward(self, error_tensor):
+        grad = 2.0 * error_tensor
+        grad[0, 0] = np.nan
+        return grad
+
+
+class SeparateBiasOptimizer:
+    """An affine layer whose bias has its own optimizer (a deep copy of the one set), as many layers do."""
+
+    def __init__(self, n_in=3, n_out=2, seed=0):
+        rng = np.random.default_rng(seed)
+        self.weights, self.bias = rng.standard_normal((n_in, n_out)), rng.standard_normal(n_out)
+        self._optimizer = self._bias_optimizer = None
+
+    @property
+    def optimizer(self):
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value):
+        self._optimizer, self._bias_optimizer = value, copy.deepcopy(value)
+
+    def forward(self, input_tensor):
+        self.input_tensor = input_tensor
+        return input_tensor @ self.weights + self.bias
+
+    def backward(self, error_tensor):
+        self.gradient_weights = self.input_tensor.T @ error_tensor
+        self.gradient_bias = error_tensor.sum(axis=0)
+        grad = error_tensor @ self.weights.T
+        if self._optimizer is not None:
+            self.weights = self._optimizer.calculate_update(self.weights, self.gradient_weights)
+        if self._bias_optimizer is not None:
+            self.bias = self._bias_optimizer.calculate_update(self.bias, self.gradient_bias)
+        return grad
+
+
+def with_sgd(layer):
+    from core import Sgd
+
+    layer.optimizer = Sgd(0.1)
+    return layer
+
+
 def big_weights_fc(rng=None) -> FullyConnected:
     layer = FullyConnected(5, 4, rng)
     layer.weights = layer.weights * 1e3
@@ -232,7 +465,7 @@ BROKEN = {
     "missing bias gradient": (lambda: MissingBiasGradient(4, 3), (6, 4), "weights", "bias row"),
     "bias gradient mean": (lambda: BiasGradientMean(4, 3), (6, 4), "weights", "bias row"),
     "mean instead of sum": (lambda: MeanInsteadOfSum(4, 3), (6, 4), "weights", "divided by the batch size 6"),
-    "wrong transpose (input)": (lambda: WrongTransposeInput(4, 4), (6, 4), "input", "input"),
+    "wrong transpose (input)": (lambda: WrongTransposeInput(4, 4), (6, 4), "input", "24 element(s) wrong"),
     "transposed square weight gradient": (lambda: TransposedWeightGradient(4, 5), (6, 4), "weights",
                                           "transpose of the numeric gradient"),
     "transposed weight gradient": (lambda: TransposedWeightGradient(4, 3), (6, 4), None,
@@ -247,8 +480,37 @@ BROKEN = {
     "in-place forward": (lambda: InPlaceReLU(), (6, 5), None, "forward writes into its input"),
     "output aliases input": (lambda: AliasingIdentity(), (6, 5), "input", "shares memory with its input"),
     "backward writes into error": (lambda: ErrorWritingReLU(), (6, 5), None, "writes into the error_tensor"),
-    "diagonal-only softmax Jacobian": (lambda: DiagonalSoftMax(), (6, 5), "input", "input"),
-    "softmax sign of outer term": (lambda: GlobalMaxSoftMaxWrongBackward(), (6, 5), "input", "input"),
-    "label-blind loss": (lambda: LabelBlindLoss(), (6, 3), "prediction", "prediction"),
-    "loss -y*p typo": (lambda: PlainDivisionLoss(), (6, 3), "prediction", "prediction"),
+    "diagonal-only softmax Jacobian": (lambda: DiagonalSoftMax(), (6, 5), "input", "couples the entries of a row"),
+    "softmax sign of outer term": (lambda: GlobalMaxSoftMaxWrongBackward(), (6, 5), "input",
+                                   "couples the entries of a row"),
+    "label-blind loss": (lambda: LabelBlindLoss(), (6, 3), "prediction", "12 element(s) wrong"),
+    "loss -y*p typo": (lambda: PlainDivisionLoss(), (6, 3), "prediction", "6 element(s) wrong"),
+    # each of these once passed, or raised, instead of failing with a reason
+    "gradient first set in backward": (lambda: GradientSetInBackward(), (5, 4), "weights", "1.01 x numeric"),
+    "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(), (5, 4),
+                                                 "weights", "a factor 2"),
+    "forward raises at every perturbed value": (IntegerLookup, np.arange(6.0).reshape(2, 3), "input",
+                                                "nothing was checked"),
+    "NaN output at the checked point": (LogOfInput, (4, 3), None, "NaN/inf value(s)"),
+    "unmasked ReLU, x = -0.6h": (UnmaskedReLU, _near_kink_input([-0.6, 0.3]), "input", "at index (0, 0)"),
+    "unmasked ReLU, x = -0.75h": (UnmaskedReLU, _near_kink_input([-0.75, 0.3]), "input", "at index (0, 0)"),
+    "max copies the gradient to tied elements": (MaxPairsCopiesTies, _tied_pairs(), "input", "are tied"),
+    "rows mixed in fixed pairs": (PairMixingTreatedAsRowwise, (4, 3), "input", "elements"),
+    "batch mean without 1/batch": (BatchMeanWithoutDivision, (4, 3), "input", "multiplied by the batch size 4"),
+    "random forward": (Dropout, (4, 3), None, "forward is not deterministic"),
+    "memorising forward": (RunningSum, (4, 3), None, "forward depends on earlier calls"),
+    "repeatable NaN in the gradient": (NaNInGradient, (4, 3), "input", "1 NaN/inf element(s), first at index (0, 0)"),
+}
+
+# name -> (factory, input shape or array): correct layers the checker once raised false alarms on, or could
+# not check
+CORRECT = {
+    "plain layer, gradient set in backward": (lambda: GradientSetInBackward(factor=1.0), (5, 4)),
+    "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(factor=1.0), (5, 4)),
+    "ReLU within h of its kink": (ReLU, _near_kink_input([-0.6, -0.75, -0.3, 0.6])),
+    "max with ties": (MaxPairs, _tied_pairs()),
+    "rows mixed in fixed pairs": (PairMixing, (4, 3)),
+    "batch mean (output not batch-first)": (BatchMean, (4, 3)),
+    "tanh in float32 inside, float64 out": (Float32Inside, (4, 3)),
+    "separate bias optimizer": (lambda: with_sgd(SeparateBiasOptimizer()), (4, 3)),
 }

@@ -7,22 +7,26 @@ from core.train import build_network
 from gradcheck import assert_gradients, check_layer
 from tests.broken_layers import BatchCentering, Float32Only, RowMax, Tanh, big_weights_fc
 
-RNG = np.random.default_rng(42)
 
+def _normal(shape, seed, scale=1.0):
+    return scale * np.random.default_rng(seed).standard_normal(shape)
+
+
+# every case builds its own layer and input from fixed seeds: no test depends on another's draws
 CASES = {
-    "FullyConnected(4, 3) batch 8": (lambda: FullyConnected(4, 3, RNG), (8, 4)),
-    "FullyConnected(1, 1) batch 1": (lambda: FullyConnected(1, 1, RNG), (1, 1)),
-    "FullyConnected(13, 7) batch 1": (lambda: FullyConnected(13, 7, RNG), (1, 13)),
-    "FullyConnected weights ~1e3": (big_weights_fc, (6, 5)),
-    "FullyConnected large inputs": (lambda: FullyConnected(3, 2, RNG), 1e3 * RNG.standard_normal((4, 3))),
-    "FullyConnected float32 weights": (lambda: FullyConnected(6, 4, RNG, dtype=np.float32), (3, 6)),
+    "FullyConnected(4, 3) batch 8": (lambda: FullyConnected(4, 3, 1), (8, 4)),
+    "FullyConnected(1, 1) batch 1": (lambda: FullyConnected(1, 1, 2), (1, 1)),
+    "FullyConnected(13, 7) batch 1": (lambda: FullyConnected(13, 7, 3), (1, 13)),
+    "FullyConnected weights ~1e3": (lambda: big_weights_fc(4), (6, 5)),
+    "FullyConnected large inputs": (lambda: FullyConnected(3, 2, 5), _normal((4, 3), 5, 1e3)),
+    "FullyConnected float32 weights": (lambda: FullyConnected(6, 4, 6, dtype=np.float32), (3, 6)),
     "ReLU": (ReLU, (7, 5)),
     "ReLU batch 1 width 1": (ReLU, (1, 1)),
     "SoftMax": (SoftMax, (6, 5)),
-    "SoftMax saturated logits": (SoftMax, 100 * RNG.standard_normal((6, 5))),
+    "SoftMax saturated logits": (SoftMax, _normal((6, 5), 7, 100)),
     "SoftMax one class": (SoftMax, (4, 1)),
     "Tanh": (Tanh, (6, 5)),
-    "Tanh saturated": (Tanh, 20 * RNG.standard_normal((6, 5))),
+    "Tanh saturated": (Tanh, _normal((6, 5), 8, 20)),
     "BatchCentering (rows not independent)": (BatchCentering, (5, 3)),
     "CrossEntropyLoss": (CrossEntropyLoss, (8, 3)),
     "CrossEntropyLoss batch 1": (CrossEntropyLoss, (1, 4)),
@@ -44,7 +48,7 @@ def test_networks_pass(dataset, kw, mode):
 
 
 def test_relu_exactly_at_zero_is_a_counted_kink_not_a_failure():
-    x = RNG.standard_normal((6, 4))
+    x = _normal((6, 4), 9)
     x[::2, 1] = 0.0
     x[1, 3] = 1e-7                       # within the step of the kink too
     report = assert_gradients(ReLU(), x)
@@ -52,7 +56,7 @@ def test_relu_exactly_at_zero_is_a_counted_kink_not_a_failure():
 
 
 def test_max_ties_are_kinks():
-    x = RNG.standard_normal((6, 4))
+    x = _normal((6, 4), 10)
     x[:, 2] = x.max(axis=1)              # every row has a tie for the max
     report = assert_gradients(RowMax(), x)
     assert report.tensors[0].kinks >= 6

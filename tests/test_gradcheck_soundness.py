@@ -1,0 +1,251 @@
+"""A PASS means every element was checked and agreed: the holes of the checker, each closed by a test."""
+import warnings
+
+import numpy as np
+import pytest
+
+from core import FullyConnected, IrisData, ReLU, Sgd
+from core.train import build_network
+from gradcheck import check_layer, check_network
+from gradcheck.numeric import TOLERANCE_TEXT
+from tests.broken_layers import (
+    Dropout,
+    DropoutMissingScale,
+    GradientSetInBackward,
+    NaNInGradient,
+    PairMixing,
+    PairMixingTreatedAsRowwise,
+    SeparateBiasOptimizer,
+    UnmaskedReLU,
+)
+
+# --------------------------------------------------------------------------------- parameters are found
+
+
+def test_parameters_are_found_after_backward():
+    report = check_layer(GradientSetInBackward(factor=1.0), (5, 4))
+    assert report.ok and [t.name for t in report.tensors] == ["input", "weights"]
+
+
+class Scaled:
+    """y = gamma * x + beta; ``table`` is a float array with no gradient (a frozen lookup)."""
+
+    def __init__(self, width=3):
+        rng = np.random.default_rng(0)
+        self.gamma, self.beta, self.table = rng.standard_normal(width), rng.standard_normal(width), np.ones(width)
+
+    def forward(self, x):
+        self.x = x
+        return self.gamma * x + self.beta * self.table
+
+    def backward(self, e):
+        self.gradient_gamma, self.gradient_beta = (e * self.x).sum(axis=0), (e * self.table).sum(axis=0)
+        return e * self.gamma
+
+
+def test_any_array_with_a_gradient_attribute_is_a_parameter_and_lookalikes_are_warned_about():
+    report = check_layer(Scaled(), (4, 3))
+    assert report.ok and [t.name for t in report.tensors] == ["input", "gamma", "beta"]
+    assert any("table (3,) looks like a parameter" in w and "NOT checked" in w for w in report.warnings)
+
+
+def test_parameters_named_by_the_caller():
+    report = check_layer(Scaled(), (4, 3), parameters=["gamma"])
+    assert report.ok and [t.name for t in report.tensors] == ["input", "gamma"]
+    assert not any("looks like a parameter" in w for w in report.warnings)
+    report = check_layer(Scaled(), (4, 3), parameters=["gamma", "table", "delta"])
+    assert not report.ok
+    assert any("'table' has no gradient attribute gradient_table" in p for p in report.problems)
+    assert any("'delta' named by the caller is missing" in p for p in report.problems)
+
+
+# --------------------------------------------------------------------------------- nothing checked is no pass
+
+class SquareRootNeedsNonNegative:
+    def forward(self, x):
+        if (x < 0).any():
+            raise ValueError("square root of a negative number")
+        self.y = np.sqrt(x)
+        return self.y
+
+    def backward(self, e):
+        with np.errstate(divide="ignore"):
+            return np.where(self.y > 0, e / (2 * np.where(self.y > 0, self.y, 1.0)), 0.0)
+
+
+def test_more_than_half_skipped_fails_and_some_skipped_is_a_loud_warning():
+    x = np.array([[0.0, 0.0], [0.0, 4.0]])            # perturbing a 0 downwards leaves the domain
+    report = check_layer(SquareRootNeedsNonNegative(), x)
+    assert not report.ok and report.tensors[0].failed == 0
+    assert "more than half skipped" in str(report)
+    report = check_layer(SquareRootNeedsNonNegative(), np.array([[0.0, 1.0], [2.0, 4.0]]))
+    assert report.ok
+    assert any("1 of 4 elements could NOT be checked" in w for w in report.warnings), report.warnings
+
+
+def test_zero_size_input_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"shape \(0, 3\) has zero size"):
+        check_layer(ReLU(), (0, 3))
+    with pytest.raises(ValueError, match="zero size"):
+        check_layer(ReLU(), np.zeros((2, 0)))
+
+
+# --------------------------------------------------------------------------------- kinks and ties
+
+@pytest.mark.parametrize("fraction", [-0.95, -0.75, -0.6, -0.5, -0.3, -0.1])
+def test_unmasked_relu_is_caught_within_a_step_of_the_kink(fraction):
+    h = np.finfo(float).eps ** (1 / 3)
+    x = np.array([[fraction * h, 1.0]])
+    wrong, right = check_layer(UnmaskedReLU(), x), check_layer(ReLU(), x)
+    assert not wrong.ok and wrong.tensors[0].failed == 1, str(wrong)
+    assert right.ok, str(right)
+
+
+def test_fast_mode_catches_an_unmasked_relu_beside_a_kink():
+    """Once found by the stress profile: one direction over both elements was dominated by the kink."""
+    x = np.array([[-1.0], [1e-6]])
+    for mode in ("full", "fast"):
+        report = check_layer(UnmaskedReLU(), x, mode=mode)
+        assert not report.ok and report.tensors[0].worst[0].index == (0, 0), str(report)
+
+
+# --------------------------------------------------------------------------------- rows
+
+@pytest.mark.parametrize("seed", range(9))
+def test_fixed_row_pairings_are_never_taken_for_independent_rows(seed):
+    right, wrong = check_layer(PairMixing(), (4, 3), seed=seed), check_layer(PairMixingTreatedAsRowwise(), (4, 3),
+                                                                              seed=seed)
+    assert right.ok and right.tensors[0].method == "elements"
+    assert not wrong.ok
+
+
+# --------------------------------------------------------------------------------- randomness, state, NaN
+
+def test_random_forward_is_named_and_not_called_a_wrong_gradient():
+    report = check_layer(Dropout(), (4, 3))
+    text = str(report)
+    assert "forward is not deterministic" in text and "reseed" in text
+    assert "state leaks" not in text and "stale" not in text and not report.tensors
+
+
+def test_reseed_makes_dropout_checkable_and_catches_the_missing_scale():
+    state = np.random.get_state()[1].copy()
+    assert check_layer(Dropout(), (4, 3), reseed=3).ok
+    report = check_layer(DropoutMissingScale(), (4, 3), reseed=3)
+    assert not report.ok and "0.5 x numeric" in str(report)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)    # the caller's random stream is untouched
+
+
+def test_repeatable_nan_in_a_gradient_is_not_a_state_leak():
+    text = str(check_layer(NaNInGradient(), (4, 3)))
+    assert "NaN/inf element(s), first at index (0, 0)" in text and "state leaks" not in text
+
+
+# --------------------------------------------------------------------------------- optimizers
+
+def test_every_optimizer_attribute_is_detached_and_put_back():
+    layer = SeparateBiasOptimizer()
+    layer.optimizer = Sgd(0.5)
+    optimizers = (layer._optimizer, layer._bias_optimizer)
+    weights, bias = layer.weights.copy(), layer.bias.copy()
+    report = check_layer(layer, (4, 3))
+    assert report.ok, str(report)
+    assert (layer._optimizer, layer._bias_optimizer) == optimizers
+    np.testing.assert_array_equal(layer.weights, weights)
+    np.testing.assert_array_equal(layer.bias, bias)
+
+
+def test_optimizers_inside_a_dict_are_detached():
+    class PerTensorOptimizers(SeparateBiasOptimizer):
+        def backward(self, e):
+            grad = super().backward(e)
+            for name, optimizer in self.optimizers.items():
+                if optimizer is not None:
+                    setattr(self, name, optimizer.calculate_update(getattr(self, name), getattr(self, f"gradient_{name}")))
+            return grad
+
+    layer = PerTensorOptimizers()
+    layer.optimizers = {"weights": Sgd(0.1), "bias": Sgd(0.1)}
+    assert check_layer(layer, (4, 3)).ok
+    assert all(isinstance(o, Sgd) for o in layer.optimizers.values())
+
+
+# --------------------------------------------------------------------------------- networks
+
+def test_check_network_leaves_the_data_layer_as_it_found_it():
+    net, twin = build_network("iris", seed=0), build_network("iris", seed=0)
+    net.data_layer.forward(), twin.data_layer.forward()
+    assert check_network(net).ok
+    for _ in range(3):              # the batches that come next are the ones that would have come anyway
+        np.testing.assert_array_equal(net.data_layer.forward()[0], twin.data_layer.forward()[0])
+
+
+def test_check_network_takes_a_batch_or_says_it_needs_one():
+    net = build_network("iris", seed=0)
+    x, y = IrisData(5, 1).forward()
+    assert check_network(net, batch=(x, y)).ok
+
+    class Streaming:
+        def __init__(self):
+            self.source = (b for b in [IrisData(5, 0).forward()])
+
+        def forward(self):
+            return next(self.source)
+
+    net.data_layer = Streaming()
+    with pytest.raises(TypeError, match=r"cannot copy the data layer Streaming.*pass batch="):
+        check_network(net)
+
+
+# --------------------------------------------------------------------------------- precision
+
+def test_float32_inside_float64_outside_is_checked_at_float32_and_still_catches_a_real_bug():
+    from tests.broken_layers import Float32Inside
+
+    class WrongDerivative(Float32Inside):
+        def backward(self, error_tensor):
+            return error_tensor * (1.0 - self.output.astype(np.float64))    # forgot the square
+
+    report = check_layer(Float32Inside(), (4, 3))
+    assert report.ok and report.rtol == 1e-3
+    assert any("computes in float32" in w and "float32 number" in w for w in report.warnings)
+    assert not check_layer(WrongDerivative(), (4, 3)).ok
+
+
+# --------------------------------------------------------------------------------- fast mode
+
+def _one_wrong_weight(relative: float):
+    class OneWrongWeight(FullyConnected):
+        def backward(self, error_tensor):
+            grad = super().backward(error_tensor)
+            self._gradient_weights[10, 5] *= 1 + relative
+            return grad
+    return OneWrongWeight
+
+
+def test_fast_mode_catches_a_1e_5_error_in_one_of_2080_weights():
+    cls = _one_wrong_weight(1e-5)
+    caught = sum(not check_layer(cls(64, 32, seed), (16, 64), mode="fast", seed=seed).ok for seed in range(20))
+    assert caught >= 19
+    alarms = sum(not check_layer(FullyConnected(64, 32, seed), (16, 64), mode="fast", seed=seed).ok
+                 for seed in range(20))
+    assert alarms == 0
+
+
+def test_a_fast_pass_reports_directions_not_elements():
+    report = check_layer(FullyConnected(64, 32), (16, 64), mode="fast")
+    weights = report.tensors[1]
+    assert report.ok and weights.method == "directions"
+    assert weights.checked < weights.shape[0] * weights.shape[1] and "sparse random directions" in weights.note
+
+
+# --------------------------------------------------------------------------------- settings
+
+def test_eps_is_a_deprecated_alias_of_step_and_the_tolerance_is_described_once():
+    with pytest.warns(DeprecationWarning, match="step="):
+        old = check_layer(ReLU(), (3, 2), eps=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = check_layer(ReLU(), (3, 2), step=1e-4)
+    assert old.step == new.step == 1e-4
+    assert TOLERANCE_TEXT in str(check_layer(UnmaskedReLU(), (3, 2)))
