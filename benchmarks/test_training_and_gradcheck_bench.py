@@ -1,4 +1,5 @@
 """A whole training iteration, and the gradient checker in full and fast mode."""
+import numpy as np
 import pytest
 
 from core import FullyConnected
@@ -12,8 +13,11 @@ NETWORKS = {"iris": {}, "digits": {}}
 def test_training_iteration(benchmark, dataset):
     benchmark.group = "training iteration"
     net = build_network(dataset, seed=0)
+    before = [layer.weights.copy() for layer in net.layers if hasattr(layer, "weights")]
     benchmark(net.train, 1)
-    assert len(net.loss) >= 1
+    assert net.loss and np.isfinite(net.loss).all()
+    after = [layer.weights for layer in net.layers if hasattr(layer, "weights")]
+    assert all(not np.array_equal(b, a) for b, a in zip(before, after)), "an iteration must update every layer"
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])

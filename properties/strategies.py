@@ -42,18 +42,17 @@ def one_hot(draw, shape: tuple[int, int]) -> np.ndarray:
 
 
 @st.composite
-def probability_rows(draw, shape: tuple[int, int], allow_zero: bool = True) -> np.ndarray:
-    """Rows that sum to 1, with exact zeros when allowed."""
-    low = 0.0 if allow_zero else 1e-3
-    raw = draw(arrays(np.float64, shape, elements=st.floats(low, 1.0)))
+def probability_rows(draw, shape: tuple[int, int]) -> np.ndarray:
+    """Rows that sum to 1, exact zeros included."""
+    raw = draw(arrays(np.float64, shape, elements=st.floats(0.0, 1.0)))
     raw[np.arange(shape[0]), raw.argmax(axis=1)] += 1e-3      # no all-zero row
     return raw / raw.sum(axis=1, keepdims=True)
 
 
 @st.composite
-def predictions_and_labels(draw, allow_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def predictions_and_labels(draw) -> tuple[np.ndarray, np.ndarray]:
     shape = draw(SHAPES)
-    return draw(probability_rows(shape, allow_zero)), draw(one_hot(shape))
+    return draw(probability_rows(shape)), draw(one_hot(shape))
 
 
 SEEDS = st.integers(0, 2**32 - 1)

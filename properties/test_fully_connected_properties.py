@@ -23,10 +23,12 @@ def _close(a, b):
 
 
 @given(layer_and_data())
-def test_forward_is_x_times_weights_plus_bias_row(case):
+def test_forward_matches_a_plain_loop(case):
     layer, x, _ = case
     w = layer.weights
-    _close(layer.forward(x), x @ w[:-1] + w[-1])
+    loop = np.array([[sum(x[b, k] * w[k, j] for k in range(x.shape[1])) + w[-1, j] for j in range(w.shape[1])]
+                     for b in range(x.shape[0])])
+    _close(layer.forward(x), loop)
 
 
 @given(layer_and_data(), arrays(np.float64, 16, elements=UNIT))
@@ -39,15 +41,19 @@ def test_error_passed_back_never_involves_the_bias_row(case, new_bias):
     np.testing.assert_array_equal(layer.backward(e), before)
 
 
-@given(layer_and_data())
-def test_gradient_rows_and_shapes(case):
+@given(layer_and_data(), SEEDS)
+def test_weight_gradient_satisfies_the_adjoint_identity(case, seed):
+    """<E, f_{W+V}(x) - f_W(x)> = <dL/dW, V>: forward is affine in W, so the difference is exact."""
     layer, x, e = case
-    layer.optimizer = Sgd(0.01)
     layer.forward(x)
     layer.backward(e)
-    _close(layer.gradient_weights[-1], e.sum(axis=0))
-    _close(layer.gradient_weights[:-1], x.T @ e)
     assert layer.weights.shape == layer.gradient_weights.shape == (layer.input_size + 1, layer.output_size)
+    v = np.random.default_rng(seed).standard_normal(layer.weights.shape)
+    before = layer.forward(x)
+    layer.weights = layer.weights + v
+    lhs, rhs = np.sum(e * (layer.forward(x) - before)), np.sum(layer.gradient_weights * v)
+    scale = np.sum(np.abs(e * (layer.forward(x) - before))) + np.sum(np.abs(layer.gradient_weights * v)) + 1.0
+    assert abs(lhs - rhs) <= 1e-9 * scale
 
 
 @given(layer_and_data())
@@ -94,10 +100,21 @@ def test_no_optimizer_no_change_and_inputs_untouched(case):
 
 
 @given(layer_and_data(), st.floats(1e-4, 1.0))
-def test_sgd_step_is_w_minus_lr_g(case, lr):
+def test_the_optimizer_gets_the_weights_before_and_the_gradient(case, lr):
+    """What the layer does with its optimizer, whatever the optimizer computes: a spy records the call."""
     layer, x, e = case
-    layer.optimizer = Sgd(lr)
+    calls = []
+
+    class Spy(Sgd):
+        def calculate_update(self, weight_tensor, gradient_tensor):
+            calls.append((weight_tensor.copy(), gradient_tensor.copy()))
+            return np.full_like(weight_tensor, 7.0)
+
+    layer.optimizer = Spy(lr)
     w = layer.weights.copy()
     layer.forward(x)
     layer.backward(e)
-    np.testing.assert_array_equal(layer.weights, w - lr * layer.gradient_weights)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0][0], w)
+    np.testing.assert_array_equal(calls[0][1], layer.gradient_weights)
+    assert (layer.weights == 7.0).all()

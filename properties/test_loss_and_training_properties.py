@@ -39,13 +39,28 @@ def test_cross_entropy_finite_at_zero_probability(y):
 
 
 @given(arrays(np.float64, st.integers(1, 20), elements=FINITE),
-       arrays(np.float64, 20, elements=FINITE), st.floats(1e-6, 10))
-def test_sgd_update_is_w_minus_lr_g(w, g, lr):
+       arrays(np.float64, 20, elements=FINITE), st.floats(1e-6, 10), st.floats(1e-6, 10))
+def test_sgd_steps_against_the_gradient_in_proportion_to_the_learning_rate(w, g, lr, lr2):
+    """Laws, not the formula: a zero gradient is a fixed point; the step is anti-parallel to the gradient
+    and scales with the learning rate; the arguments are never written."""
     g = g[: len(w)]
     w0, g0 = w.copy(), g.copy()
-    np.testing.assert_array_equal(Sgd(lr).calculate_update(w, g), w - lr * g)
+    step, step2 = Sgd(lr).calculate_update(w, g) - w, Sgd(lr2).calculate_update(w, g) - w
+    np.testing.assert_array_equal(Sgd(lr).calculate_update(w, np.zeros_like(g)), w)
+    assert np.sum(step * g) <= 0
+    # w + step is rounded to the spacing of |w| + |step|: the only slack the proportionality law needs
+    slack = 4 * np.spacing(np.abs(w) + np.abs(step) + np.abs(step2))
+    np.testing.assert_allclose(step * lr2, step2 * lr, rtol=0, atol=float(np.max(slack * (lr + lr2))))
     np.testing.assert_array_equal(w, w0)
     np.testing.assert_array_equal(g, g0)
+
+
+@given(arrays(np.float64, st.integers(1, 20), elements=st.floats(-100, 100)), st.floats(1e-3, 1.0))
+def test_sgd_descends_a_quadratic(t, lr):
+    """For L(w) = |w - t|^2 / 2 (gradient w - t) and lr <= 1, one step from 0 never raises the loss."""
+    w = np.zeros_like(t)
+    new = Sgd(lr).calculate_update(w, w - t)
+    assert np.sum((new - t) ** 2) <= np.sum((w - t) ** 2) * (1 + 1e-12)
 
 
 @given(st.lists(st.sampled_from(["fc", "relu", "softmax"]), min_size=1, max_size=6), st.floats(1e-4, 1.0))
