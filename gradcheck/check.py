@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcheck.analytic import analytic_pass
-from gradcheck.numeric import DOMAIN_ERRORS, element_probes
+from gradcheck.numeric import DOMAIN_ERRORS
 from gradcheck.prepare import Settings, as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
@@ -126,8 +126,8 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
                 readout = target.readout()
                 checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch,
                                        out.size) for name, arr in target.inputs.items()]
-                return checks + [check_tensor(p.label, p.live, grads[p.label], readout, element_probes(p.live.size),
-                                              "elements", None, s, rng, target.batch, out.size) for p in params]
+                return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None, s,
+                                              rng, target.batch, out.size) for p in params]
 
         _finish(report, state, compare_at({}))
         if any(t.failed for t in report.tensors) and target.other_point():

@@ -87,7 +87,7 @@ def _user_check(args: argparse.Namespace) -> list[tuple[str, Callable[[], Gradch
     if features is None:
         raise SystemExit(f"gradcheck: cannot tell the input width of {args.target}; give --features N")
     shape = (args.batch, features)
-    kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "eps": args.eps}
+    kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step}
     label = f"{args.target}({', '.join(map(repr, ctor_args))}), input {shape}"
     check = check_loss if _is_loss(obj) else check_layer
     return [(label, lambda: check(obj, shape, **kw))]
@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rtol", type=float)
     parser.add_argument("--atol", type=float, default=0.0)
-    parser.add_argument("--eps", type=float, help="relative finite-difference step")
+    parser.add_argument("--step", "--eps", type=float, dest="step",
+                        help="relative finite-difference step (--eps is the old name)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every report, not only failures")
     args = parser.parse_args(argv)

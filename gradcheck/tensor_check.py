@@ -95,7 +95,7 @@ def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: S
     if not groups:
         return
     probes = [group_probe(g) for g in groups]
-    e = finite_differences(tensor, probes, _summed(readout), analytic, s.step, s.machine_eps)
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
     v = judge(e, s.rtol, s.atol)
     for k in np.flatnonzero(v.failed & v.smooth):
         g = groups[k]
@@ -110,13 +110,6 @@ def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: S
                         "the gradient of a tie must go to one of them (or be split), not be copied to each")
 
 
-def _summed(readout: Readout) -> Readout:
-    def read() -> tuple[np.ndarray, np.ndarray]:
-        values, scale = readout()
-        return np.atleast_1d(values.sum()), np.atleast_1d(scale.sum())
-    return read
-
-
 def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, rng: np.random.Generator,
           features: int | None, terms: int, out: _Elements) -> tuple[int, str]:
     """Sparse random directions, each element in exactly one; the elements of every direction that fails,
@@ -127,9 +120,9 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
     ``terms`` output terms: one wrong element is not hidden in the sum of the others, and a direction that
     fails the screen by bad luck costs only its elements' re-check."""
     n = tensor.size
-    count = min(n, max(8, int(np.ceil(np.sqrt(n)))))
+    count = min(n, max(8, int(np.ceil(2 * n ** (1 / 3)))))
     probes = direction_probes(n, count, rng)
-    e = finite_differences(tensor, probes, _summed(readout), analytic, s.step, s.machine_eps)
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
     v = judge(e, 0.0, s.atol, terms)
     unsure = [probes[k] for k in range(count) if v.failed[k] or v.kink[k] or not v.checked[k]]
     recheck = np.sort(_probe_flat(unsure))
@@ -146,9 +139,11 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
 
 
 def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, readout: Readout,
-                 probes: Sequence[Probe], method: str, features: int | None, s: Settings,
+                 probes: Sequence[Probe] | None, method: str, features: int | None, s: Settings,
                  rng: np.random.Generator, batch: int | None, terms: int = 1) -> TensorCheck | None:
-    """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place)."""
+    """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place).
+
+    ``probes`` are those of the full check (None: one element at a time, built only when needed)."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
     a = analytic.ravel()
@@ -157,7 +152,7 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         checked, note = _fast(tensor, a, readout, s, rng, features, terms, out)
         method = "directions"
     else:
-        _elementwise(tensor, a, readout, probes, s, out, features)
+        _elementwise(tensor, a, readout, element_probes(tensor.size) if probes is None else probes, s, out, features)
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out)
     return _summarise(name, tensor, a, out, method, checked, note, batch)

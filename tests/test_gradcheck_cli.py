@@ -32,3 +32,9 @@ def test_usage_errors(capsys):
                           (["core:FullyConnected", "--args", "0", "3"], "raised ValueError")]:
         with pytest.raises(SystemExit, match=message):
             main(argv)
+
+
+def test_step_option_and_its_old_name(capsys):
+    for flag in ("--step", "--eps"):
+        assert main(["core:ReLU", "--features", "3", flag, "1e-5", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["checks"][0]["report"]["step"] == 1e-5
