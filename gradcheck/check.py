@@ -14,7 +14,7 @@ import numpy as np
 
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS
-from gradcheck.prepare import Settings, as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
+from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
 from gradcheck.targets import LayerTarget, LossTarget, NetworkTarget, Target, next_batch_without_advancing
@@ -63,7 +63,7 @@ def _determinism(target: Target, state: HeldState) -> str | None:
         third = target.output()
     if first.shape == third.shape and np.array_equal(first, third, equal_nan=True):
         owner = target.owners[0][1] if target.owners else None
-        flag = f" (it has memorize={getattr(owner, 'memorize')!r})" if hasattr(owner, "memorize") else ""
+        flag = f" (it has memorize={owner.memorize!r})" if hasattr(owner, "memorize") else ""
         return (f"forward depends on earlier calls{flag}: the same input gave different outputs on two calls in a "
                 f"row ({what}), and the first output again once the layer's attributes were put back, so it "
                 "carries state from call to call. Its gradients are not checked: switch the memory off "

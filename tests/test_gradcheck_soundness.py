@@ -161,7 +161,8 @@ def test_optimizers_inside_a_dict_are_detached():
             grad = super().backward(e)
             for name, optimizer in self.optimizers.items():
                 if optimizer is not None:
-                    setattr(self, name, optimizer.calculate_update(getattr(self, name), getattr(self, f"gradient_{name}")))
+                    updated = optimizer.calculate_update(getattr(self, name), getattr(self, f"gradient_{name}"))
+                    setattr(self, name, updated)
             return grad
 
     layer = PerTensorOptimizers()
