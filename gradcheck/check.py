@@ -118,6 +118,9 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
             return report
         target.warm_up()
         params = find_parameters(state, target.owners, parameters, report.problems)
+        if not params and not target.inputs:
+            report.problems.append("no parameters were found (no float array attribute X with a gradient_X after "
+                                   "backward): there is nothing to check")
         grads = analytic_pass(target, params, report.problems)
         probes = {name: target.input_probes(name, rng) for name in target.inputs}
 

@@ -181,6 +181,17 @@ def test_check_network_leaves_the_data_layer_as_it_found_it():
         np.testing.assert_array_equal(net.data_layer.forward()[0], twin.data_layer.forward()[0])
 
 
+def test_a_network_without_parameters_is_not_a_pass():
+    from core import CrossEntropyLoss, NeuralNetwork, SoftMax
+
+    net = NeuralNetwork(Sgd(0.1))
+    net.data_layer, net.loss_layer = IrisData(5, 0), CrossEntropyLoss()
+    net.append_layer(ReLU())
+    net.append_layer(SoftMax())
+    report = check_network(net)
+    assert not report.ok and "nothing to check" in str(report)
+
+
 def test_check_network_takes_a_batch_or_says_it_needs_one():
     net = build_network("iris", seed=0)
     x, y = IrisData(5, 1).forward()
