@@ -17,10 +17,17 @@ from gradcheck.numeric import DOMAIN_ERRORS
 from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
-from gradcheck.targets import LayerTarget, LossTarget, NetworkTarget, Target, next_batch_without_advancing
+from gradcheck.targets import (
+    FunctionTarget,
+    LayerTarget,
+    LossTarget,
+    NetworkTarget,
+    Target,
+    next_batch_without_advancing,
+)
 from gradcheck.tensor_check import check_tensor, mark_stale
 
-__all__ = ["check_layer", "check_loss", "check_network", "assert_gradients"]
+__all__ = ["check_layer", "check_loss", "check_network", "check_function", "assert_gradients"]
 
 
 # ------------------------------------------------------------------------------------------- the pipeline
@@ -149,6 +156,34 @@ def _new_report(label: str, mode: str, seed: int, atol: float) -> GradcheckRepor
     return GradcheckReport(target=label, mode=mode, seed=seed, step=0.0, rtol=0.0, atol=atol)
 
 
+def _hook(reseed: int | None, before_forward: Callable[[], None] | None) -> Callable[[], None] | None:
+    """What runs before every forward: ``np.random.seed(reseed)``, then ``before_forward``."""
+    hooks = ([lambda: np.random.seed(reseed)] if reseed is not None else []) + \
+        ([before_forward] if before_forward is not None else [])
+    if not hooks:
+        return None
+
+    def run() -> None:
+        for h in hooks:
+            h()
+    return run
+
+
+def _input_names(forward: Callable, count: int) -> list[str]:
+    """Names of forward's positional parameters (``arg0``... for ``*args``), one per input."""
+    try:
+        params = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        names += [f"arg{i}" for i in range(len(names), count)]
+    if len(names) < count:
+        raise TypeError(f"check_function: {count} inputs given, but forward takes {len(names)} positional "
+                        f"argument(s) ({', '.join(names) or 'none'})")
+    return names[:count]
+
+
 # ------------------------------------------------------------------------------------------- public API
 
 def check_layer(layer, inputs, *, mode: str = "full", step: float | None = None, rtol: float | None = None,
@@ -194,9 +229,7 @@ def check_layer(layer, inputs, *, mode: str = "full", step: float | None = None,
     """
     rng = np.random.default_rng(seed)
     x = input_array(inputs, rng)
-    hooks = ([lambda: np.random.seed(reseed)] if reseed is not None else []) + \
-        ([before_forward] if before_forward is not None else [])
-    target = LayerTarget(layer, x, rng, (lambda: [h() for h in hooks]) if hooks else None)
+    target = LayerTarget(layer, x, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
                 rtol=rtol, atol=atol, parameters=parameters)
 
@@ -233,6 +266,29 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
         tuple(np.array(b, copy=True) for b in batch)
     target = NetworkTarget(network, data)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+                rtol=rtol, atol=atol, parameters=None)
+
+
+def check_function(forward: Callable, backward: Callable, *inputs, mode: str = "full", step: float | None = None,
+                   rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
+                   before_forward: Callable[[], None] | None = None) -> GradcheckReport:
+    """Check a functional pair: ``out, cache = forward(*inputs)`` and ``backward(dout, cache)``, which returns
+    the gradients of every input, in order (a single array when there is one input).
+
+    ``inputs`` are arrays or shapes (standard normal values drawn with ``seed``) of any rank; each tensor is
+    named after forward's parameter (``x``, ``w``, ``b`` for ``affine_forward(x, w, b)``)::
+
+        check_function(affine_forward, affine_backward, (8, 5), (5, 3), (3,))
+
+    Other parameters as :func:`check_layer`.
+    """
+    if not inputs:
+        raise TypeError("check_function: give at least one input (an array or a shape)")
+    rng = np.random.default_rng(seed)
+    names = _input_names(forward, len(inputs))
+    arrays = {name: input_array(value, rng, name) for name, value in zip(names, inputs)}
+    target = FunctionTarget(forward, backward, arrays, rng, _hook(reseed, before_forward))
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps=None),
                 rtol=rtol, atol=atol, parameters=None)
 
 

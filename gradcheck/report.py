@@ -22,7 +22,7 @@ class ElementError:
 
 @dataclass
 class TensorCheck:
-    """The comparison of one gradient tensor (``input``, ``weights``, ``layers[0].weights`` ...)."""
+    """The comparison of one gradient tensor (``input``, ``weights``, ``layers.0.weights`` ...)."""
 
     name: str
     shape: tuple[int, ...]

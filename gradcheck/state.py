@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Parameter", "HeldState", "held", "find_parameters"]
+__all__ = ["Parameter", "HeldState", "held", "find_parameters", "is_layer", "with_sublayers"]
 
 # names of arrays that are state, not parameters, when they have no gradient (no look-alike warning)
 _NOT_PARAMETER = re.compile(r"mean|var|avg|average|running|moving|mask|cache|input|output|state|buffer|grad|"
@@ -31,7 +31,7 @@ class Parameter:
     owner: object
     name: str           # attribute, e.g. "weights"
     grad_name: str      # e.g. "gradient_weights"
-    label: str          # name in the report, e.g. "weights" or "layers[0].weights"
+    label: str          # name in the report, e.g. "weights", "hidden.weights" or "layers.0.weights"
     start: np.ndarray   # values at the start of the numeric pass (in the dtype checked)
 
     @property
@@ -52,6 +52,50 @@ class Parameter:
 
 def _is_optimizer(value: object) -> bool:
     return callable(getattr(value, "calculate_update", None)) and not isinstance(value, type)
+
+
+def is_layer(value: object) -> bool:
+    """An object with callable ``forward`` and ``backward`` (not a class)."""
+    return not isinstance(value, type) and callable(getattr(value, "forward", None)) and \
+        callable(getattr(value, "backward", None))
+
+
+def _dotted(label: str, name: object) -> str:
+    return f"{label}.{name}" if label else str(name)
+
+
+def with_sublayers(objects: Sequence[tuple[str, object]]) -> list[tuple[str, object]]:
+    """``objects`` and every sub-layer they hold, depth first, each once, with dotted labels.
+
+    A sub-layer is an attribute that is a layer, or a list, tuple or dict of them at any depth
+    (``hidden``, ``layers.1``, ``blocks.encoder.0``). A layer reachable twice (shared) is listed once, under
+    the first name it was reached by."""
+    out: list[tuple[str, object]] = []
+    seen: set[int] = set()
+
+    def visit(label: str, value: object) -> None:
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(_dotted(label, i), item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(_dotted(label, key), item)
+        elif is_layer(value) and id(value) not in seen:
+            seen.add(id(value))
+            out.append((label, value))
+            for name, attr in (vars(value) if hasattr(value, "__dict__") else {}).items():
+                if isinstance(attr, (list, tuple, dict)) or is_layer(attr):
+                    visit(_dotted(label, name.lstrip("_")), attr)
+
+    for label, obj in objects:
+        if id(obj) in seen:
+            continue
+        if is_layer(obj):
+            visit(label, obj)
+        else:                       # a network or a loss without backward: held, not walked
+            seen.add(id(obj))
+            out.append((label, obj))
+    return out
 
 
 def _arrays_in(value: object) -> list[np.ndarray]:

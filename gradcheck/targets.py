@@ -16,8 +16,9 @@ from contextlib import contextmanager
 import numpy as np
 
 from gradcheck.numeric import DOMAIN_ERRORS, Readout, column_probes, element_probes
+from gradcheck.state import with_sublayers
 
-__all__ = ["Target", "LayerTarget", "LossTarget", "NetworkTarget", "gradient_of", "describe"]
+__all__ = ["Target", "LayerTarget", "LossTarget", "NetworkTarget", "FunctionTarget", "gradient_of", "describe"]
 
 
 def describe(obj: object) -> str:
@@ -99,17 +100,62 @@ class Target:
         """Target-specific checks after the analytic pass."""
 
     def input_probes(self, name: str, rng: np.random.Generator):
-        """(probes for the full check, method name, features per row or None) of an input tensor."""
-        return element_probes(self.inputs[name].size), "elements", None
+        """(probes for the full check, method name, features per row or None) of an input tensor: feature
+        columns when the output's rows depend on this input's rows alone, else single elements."""
+        x = self.inputs[name]
+        if self.batch_rows and x.ndim >= 1 and self._rows_independent(name, rng):
+            return column_probes(x.shape), "columns", x.size // len(x)
+        return element_probes(x.size), "elements", None
+
+    batch_rows = False      # whether the inputs have a batch axis worth testing for independence
+
+    def _rows_independent(self, name: str, rng: np.random.Generator) -> bool:
+        """Output row i depends on row i of input ``name`` alone (checked, not assumed).
+
+        For every bit of the row index, the rows with that bit set are moved, then the others: every pair
+        of rows differs in some bit, so each row is moved once while any given other row stays put. Any
+        change to an output row whose input row did not move means the rows are not independent.
+        """
+        x = self.inputs[name]
+        y = self.output()
+        if y.ndim == 0 or len(y) != len(x):
+            return False
+        if len(x) == 1:
+            return True
+        index = np.arange(len(x))
+        for bit in range(int(np.ceil(np.log2(len(x))))):
+            for moved in ((index >> bit) & 1 == 1, (index >> bit) & 1 == 0):
+                x2 = x.copy()
+                x2[moved] = x2[moved] * rng.uniform(0.5, 1.5, x2[moved].shape) + \
+                    0.1 * rng.standard_normal(x2[moved].shape)
+                try:
+                    with self.at({name: x2}):
+                        y2 = self.output()
+                except DOMAIN_ERRORS:
+                    return False
+                if y2.shape != y.shape or not np.array_equal(y2[~moved], y[~moved], equal_nan=True):
+                    return False
+        return True
+
+
+def _readout(y: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row values and magnitudes of ``sum(y * error)``."""
+    if y.shape != error.shape:
+        raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
+                           f"but {error.shape} before")
+    terms = (y * error).reshape(len(y), -1) if y.ndim else (y * error).reshape(1, 1)
+    return terms.sum(axis=1), np.abs(terms).sum(axis=1)
 
 
 class LayerTarget(Target):
     """``sum(layer.forward(x) * E)`` for a fixed random upstream error ``E``."""
 
+    batch_rows = True
+
     def __init__(self, layer, x: np.ndarray, rng: np.random.Generator,
                  before_forward: Callable[[], None] | None = None) -> None:
         self.layer, self.label = layer, describe(layer)
-        self.held = self.owners = [("", layer)]
+        self.held = self.owners = with_sublayers([("", layer)])
         self.inputs = {"input": x}
         self.batch = len(x) if x.ndim else None
         self.x_other = x * rng.uniform(0.5, 1.5, x.shape) + 0.1 * rng.standard_normal(x.shape)
@@ -128,16 +174,8 @@ class LayerTarget(Target):
         return y
 
     def readout(self) -> Readout:
-        x, error = self.inputs["input"], self.error
-
-        def read() -> tuple[np.ndarray, np.ndarray]:
-            y = self._forward(x.copy())
-            if y.shape != error.shape:
-                raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
-                                   f"but {error.shape} before")
-            terms = (y * error).reshape(len(y), -1) if y.ndim else (y * error).reshape(1, 1)
-            return terms.sum(axis=1), np.abs(terms).sum(axis=1)
-        return read
+        x = self.inputs["input"]
+        return lambda: _readout(self._forward(x.copy()), self.error)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         x = self.inputs["input"]
@@ -168,46 +206,12 @@ class LayerTarget(Target):
                 problems.append("forward returns an array that shares memory with its input, and backward reads "
                                 "it: writing into the output changed the gradient")
 
-    def input_probes(self, name: str, rng: np.random.Generator):
-        x = self.inputs[name]
-        if x.ndim >= 1 and self._rows_independent(rng):
-            return column_probes(x.shape), "columns", x.size // len(x)
-        return element_probes(x.size), "elements", None
-
-    def _rows_independent(self, rng: np.random.Generator) -> bool:
-        """Output row i depends on input row i alone (checked, not assumed).
-
-        For every bit of the row index, the rows with that bit set are moved, then the others: every pair
-        of rows differs in some bit, so each row is moved once while any given other row stays put. Any
-        change to an output row whose input row did not move means the rows are not independent.
-        """
-        x = self.inputs["input"]
-        y = self._forward(x.copy())
-        if y.ndim == 0 or len(y) != len(x):
-            return False
-        if len(x) == 1:
-            return True
-        index = np.arange(len(x))
-        for bit in range(int(np.ceil(np.log2(len(x))))):
-            for moved in ((index >> bit) & 1 == 1, (index >> bit) & 1 == 0):
-                x2 = x.copy()
-                x2[moved] = x2[moved] * rng.uniform(0.5, 1.5, x2[moved].shape) + \
-                    0.1 * rng.standard_normal(x2[moved].shape)
-                try:
-                    y2 = self._forward(x2)
-                except DOMAIN_ERRORS:
-                    return False
-                if y2.shape != y.shape or not np.array_equal(y2[~moved], y[~moved], equal_nan=True):
-                    return False
-        return True
-
-
 class LossTarget(Target):
     """``loss_layer.forward(prediction, label)`` as a function of the prediction; the label is fixed."""
 
     def __init__(self, loss_layer, prediction: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
         self.loss, self.label = loss_layer, describe(loss_layer)
-        self.held = self.owners = [("", loss_layer)]
+        self.held = self.owners = with_sublayers([("", loss_layer)])
         self.inputs = {"prediction": prediction}
         self.target_label = label
         self.batch = len(prediction) if prediction.ndim else None
@@ -278,7 +282,7 @@ class NetworkTarget(Target):
         self.network = network
         names = ", ".join(describe(layer) for layer in network.layers)
         self.label = f"NeuralNetwork[{names}] + {describe(network.loss_layer)}"
-        self.owners = [(f"layers[{i}]", layer) for i, layer in enumerate(network.layers)]
+        self.owners = with_sublayers([(f"layers.{i}", layer) for i, layer in enumerate(network.layers)])
         self.held = [("network", network), ("loss_layer", network.loss_layer)] + self.owners
         self.inputs = {}
         self.batch_data = batch
@@ -297,3 +301,65 @@ class NetworkTarget(Target):
         self.network.forward()
         self.network.backward()
         return {}
+
+
+class FunctionTarget(Target):
+    """A functional pair: ``out, cache = forward(*inputs)``, ``grads = backward(dout, cache)``; the checked
+    scalar is ``sum(out * E)`` and ``grads`` are the gradients of every input, in order."""
+
+    batch_rows = True
+
+    def __init__(self, forward: Callable, backward: Callable, inputs: dict[str, np.ndarray],
+                 rng: np.random.Generator, before_forward: Callable[[], None] | None = None) -> None:
+        self.forward, self.backward = forward, backward
+        self.label = f"{getattr(forward, '__name__', 'forward')} / {getattr(backward, '__name__', 'backward')}"
+        self.held, self.owners, self.inputs = [], [], inputs
+        first = next(iter(inputs.values()))
+        self.batch = len(first) if first.ndim else None
+        self.others = {k: v * rng.uniform(0.5, 1.5, v.shape) + 0.1 * rng.standard_normal(v.shape)
+                       for k, v in inputs.items()}
+        self._hook = before_forward or (lambda: None)
+        self._rng = rng
+        self.error: np.ndarray | None = None
+
+    def _call(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, object]:
+        self._hook()
+        result = self.forward(*arrays)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"check_function: forward must return (out, cache), got {type(result).__name__}"
+                            f"{f' of length {len(result)}' if isinstance(result, tuple) else ''}")
+        return np.asarray(result[0]), result[1]
+
+    def output(self) -> np.ndarray:
+        y, _ = self._call([v.copy() for v in self.inputs.values()])
+        if self.error is None:
+            self.error = self._rng.standard_normal(y.shape)
+        return y
+
+    def readout(self) -> Readout:
+        return lambda: _readout(self._call([v.copy() for v in self.inputs.values()])[0], self.error)
+
+    def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
+        copies = [v.copy() for v in self.inputs.values()]
+        _, cache = self._call(copies)
+        for (name, v), c in zip(self.inputs.items(), copies):
+            if not np.array_equal(v, c, equal_nan=True):
+                problems.append(_changed(f"forward writes into its input {name}", v, c))
+        e_in = self.error.copy()
+        grads = self.backward(e_in, cache)
+        if not np.array_equal(e_in, self.error, equal_nan=True):
+            problems.append(_changed("backward writes into the dout it is given", self.error, e_in))
+        if len(self.inputs) == 1 and not isinstance(grads, (tuple, list)):
+            grads = (grads,)
+        if not isinstance(grads, (tuple, list)) or len(grads) != len(self.inputs):
+            got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else type(grads).__name__
+            problems.append(f"backward must return one gradient per input ({', '.join(self.inputs)}), got {got}")
+            return {name: None for name in self.inputs}
+        return {name: gradient_of(g, v.shape, f"backward's gradient of {name}", problems)
+                for (name, v), g in zip(self.inputs.items(), grads)}
+
+    def other_point(self) -> dict[str, np.ndarray]:
+        return self.others
+
+    def use_checked_point_as_other(self) -> None:
+        self.others = {k: v.copy() for k, v in self.inputs.items()}

@@ -35,7 +35,7 @@ def test_assert_gradients_dispatches_and_returns_the_report():
     assert assert_gradients(ReLU(), (3, 2)).tensors[0].name == "input"
     assert assert_gradients(CrossEntropyLoss(), (3, 2)).tensors[0].name == "prediction"
     names = [t.name for t in assert_gradients(build_network("iris")).tensors]
-    assert names == ["layers[0].weights", "layers[2].weights"]
+    assert names == ["layers.0.weights", "layers.2.weights"]
 
 
 def test_loss_elements_outside_the_domain_are_skipped_with_a_reason():
