@@ -5,6 +5,8 @@ addopts disables benchmarks so a plain ``pytest`` runs each once as a test; aski
 """
 import pytest
 
+pytest_plugins = ["pytester"]      # the gradcheck plugin's own tests run pytest inside pytest
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:

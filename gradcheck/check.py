@@ -27,7 +27,8 @@ from gradcheck.targets import (
 )
 from gradcheck.tensor_check import check_tensor, mark_stale
 
-__all__ = ["check_layer", "check_loss", "check_network", "check_function", "assert_gradients"]
+__all__ = ["check_layer", "check_loss", "check_network", "check_function", "assert_gradients", "set_default_mode",
+           "default_mode"]
 
 
 # ------------------------------------------------------------------------------------------- the pipeline
@@ -105,8 +106,9 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
                                    "'analytic lies between the one-sided slopes' is certified")
 
 
-def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, mode: str, step: float | None,
-         rtol: float | None, atol: float, parameters: Sequence[str] | None) -> GradcheckReport:
+def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, mode: str | None,
+         step: float | None, rtol: float | None, atol: float, parameters: Sequence[str] | None) -> GradcheckReport:
+    mode = report.mode
     with held(target.held) as state:
         if isinstance(target, NetworkTarget):
             target.install()
@@ -152,8 +154,8 @@ def _step(step: float | None, eps: float | None) -> float | None:
     return step
 
 
-def _new_report(label: str, mode: str, seed: int, atol: float) -> GradcheckReport:
-    return GradcheckReport(target=label, mode=mode, seed=seed, step=0.0, rtol=0.0, atol=atol)
+def _new_report(label: str, mode: str | None, seed: int, atol: float) -> GradcheckReport:
+    return GradcheckReport(target=label, mode=mode or _DEFAULTS["mode"], seed=seed, step=0.0, rtol=0.0, atol=atol)
 
 
 def _hook(reseed: int | None, before_forward: Callable[[], None] | None) -> Callable[[], None] | None:
@@ -186,7 +188,7 @@ def _input_names(forward: Callable, count: int) -> list[str]:
 
 # ------------------------------------------------------------------------------------------- public API
 
-def check_layer(layer, inputs, *, mode: str = "full", step: float | None = None, rtol: float | None = None,
+def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = None, rtol: float | None = None,
                 atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | None = None,
                 reseed: int | None = None, before_forward: Callable[[], None] | None = None,
                 eps: float | None = None) -> GradcheckReport:
@@ -200,9 +202,10 @@ def check_layer(layer, inputs, *, mode: str = "full", step: float | None = None,
         with ``calculate_update``) is set to None during the check; everything is put back afterwards.
     inputs : ndarray of shape (batch, ...) or tuple of int
         The input, or its shape (standard normal values drawn with ``seed``). Never modified.
-    mode : {"full", "fast"}
+    mode : {"full", "fast"}, optional
         "full" checks every element; "fast" checks sparse random directions (every element in exactly one)
-        and checks the elements of any direction that fails or crosses a kink one by one.
+        and checks the elements of any direction that fails or crosses a kink one by one. Default "full",
+        or what :func:`set_default_mode` (pytest's ``--gradcheck-mode``) chose.
     step : float, optional
         Relative step; default the cube root of the machine epsilon of the precision the layer computes in.
     rtol, atol : float
@@ -234,7 +237,7 @@ def check_layer(layer, inputs, *, mode: str = "full", step: float | None = None,
                 rtol=rtol, atol=atol, parameters=parameters)
 
 
-def check_loss(loss_layer, prediction, label=None, *, mode: str = "full", step: float | None = None,
+def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, step: float | None = None,
                rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                parameters: Sequence[str] | None = None, eps: float | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
@@ -250,7 +253,7 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str = "full", step: 
                 rtol=rtol, atol=atol, parameters=parameters)
 
 
-def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str = "full",
+def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str | None = None,
                   step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                   eps: float | None = None) -> GradcheckReport:
     """Check the gradient of the network's loss w.r.t. every trainable layer's parameters.
@@ -269,7 +272,7 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
                 rtol=rtol, atol=atol, parameters=None)
 
 
-def check_function(forward: Callable, backward: Callable, *inputs, mode: str = "full", step: float | None = None,
+def check_function(forward: Callable, backward: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None) -> GradcheckReport:
     """Check a functional pair: ``out, cache = forward(*inputs)`` and ``backward(dout, cache)``, which returns
@@ -301,6 +304,23 @@ def _is_loss(obj: object) -> bool:
     return len(required) == 2
 
 
+_DEFAULTS = {"mode": "full"}
+
+
+def set_default_mode(mode: str) -> str:
+    """Make ``mode`` the default of every check that is not given one; returns the previous default.
+
+    The pytest plugin's ``--gradcheck-mode`` uses it: fast in everyday CI, full before a release."""
+    if mode not in ("full", "fast"):
+        raise ValueError(f"gradcheck: mode must be 'full' or 'fast', got {mode!r}")
+    previous, _DEFAULTS["mode"] = _DEFAULTS["mode"], mode
+    return previous
+
+
+def default_mode() -> str:
+    return _DEFAULTS["mode"]
+
+
 def assert_gradients(target, *args, **kwargs) -> GradcheckReport:
     """Run the right check for ``target`` and raise :class:`GradientCheckError` if it fails.
 
@@ -310,6 +330,7 @@ def assert_gradients(target, *args, **kwargs) -> GradcheckReport:
         assert_gradients(FullyConnected(4, 3), (8, 4))
         assert_gradients(CrossEntropyLoss(), (8, 3))
     """
+    __tracebackhide__ = True    # pytest shows the caller's line, not these frames
     if hasattr(target, "layers") and hasattr(target, "loss_layer"):
         report = check_network(target, *args, **kwargs)
     elif _is_loss(target):

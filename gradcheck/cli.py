@@ -1,27 +1,66 @@
-"""``gradcheck``: check every layer of ``core``, or a layer of your own, and print what is wrong.
+"""gradcheck: check every layer of core, or layers of your own, and print what is wrong.
 
-    gradcheck                                         # core's layers, losses and the iris network
-    gradcheck mypkg.layers:Tanh --features 5          # your layer, batch 8 of width 5
-    gradcheck core:FullyConnected --args 4 3 --batch 8 --mode fast --json
+  gradcheck                                        core's layers, losses and networks
+  gradcheck mypkg.layers:Tanh --features 5         your layer, batch 8 of width 5
+  gradcheck mypkg.layers:Conv --args "(1, 1)" "(3, 3, 3)" 4 --shape 2,3,8,8
+  gradcheck mypkg.layers:Dropout --args 0.5 --reseed 0 --features 5
+  gradcheck mypkg.layers:RNN --args 3 4 2 --set memorize=False --shape 6,3
+  gradcheck mypkg.layers --features 5              every layer class there that builds without arguments
+
+Exit status: 0 all checks passed, 1 a check failed, 2 a usage error or a target that cannot be imported or built.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import importlib
+import inspect
 import json
 import os
+import re
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from gradcheck.check import _is_loss, check_layer, check_loss, check_network
 from gradcheck.report import GradcheckReport
+from gradcheck.state import is_layer
 
 __all__ = ["main", "default_suite"]
 
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
+
+
+class UsageError(Exception):
+    """A usage error or a target that cannot be imported or built: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:     # raise instead of exiting, so --json can still answer
+        raise UsageError(message)
+
+
+@dataclass
+class _Check:
+    label: str
+    run: Callable[[], GradcheckReport]
+    report: GradcheckReport | None = None
+    error: str | None = None
+    trace: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Plan:
+    checks: list[_Check] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ the default run
 
 def _kinked_input(shape: tuple[int, int], seed: int) -> np.ndarray:
     """Normal values with every third element exactly 0 (ReLU's kink)."""
@@ -52,104 +91,247 @@ def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable
     ]
 
 
-def _literal(text: str) -> object:
+# ------------------------------------------------------------------------------------------ arguments
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="gradcheck", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", nargs="?", help="package.module:LayerClass, or package.module for every layer "
+                                                  "class in it (default: all of core's layers)")
+    parser.add_argument("--args", nargs="*", default=[], metavar="ARG",
+                        help="constructor arguments, each a Python literal (quote strings: \"'relu'\"; "
+                             "default: none)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
+                        help="set an attribute after the layer is built, VALUE a Python literal; repeatable "
+                             "(--set testing_phase=True --set memorize=False)")
+    parser.add_argument("--batch", type=int, default=8,
+                        help="batch size of a (batch, features) input (default: %(default)s)")
+    parser.add_argument("--features", type=int, help="input width (default: the layer's input_size)")
+    parser.add_argument("--shape", help="the whole input shape B,D1,D2,... for inputs of any rank (default: "
+                                        "(batch, features))")
+    parser.add_argument("--reseed", type=int, metavar="N",
+                        help="np.random.seed(N) before every forward (default: off)")
+    parser.add_argument("--mode", choices=["full", "fast"], default="full",
+                        help="full: every element; fast: sparse random directions (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the input, the upstream error and directions (default: %(default)s)")
+    parser.add_argument("--rtol", type=float, help="relative tolerance (default 1e-6, 1e-3 in float32)")
+    parser.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: %(default)s)")
+    parser.add_argument("--step", "--eps", type=float, dest="step",
+                        help="relative finite-difference step (default cbrt(machine eps)); --eps is the old name")
+    parser.add_argument("--json", action="store_true", help="print the reports as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print every report, and the traceback of a layer that raised")
+    return parser
+
+
+def _literal(text: str, what: str) -> object:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        return text
+        raise UsageError(f"{what}: {text!r} is not a Python literal (quote strings, e.g. \"'relu'\")") from None
 
 
-def _load(spec: str) -> object:
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise SystemExit(f"gradcheck: expected package.module:LayerClass, got {spec!r}")
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    args = _parser().parse_args(argv)
+    # `--args 4 3 core:FullyConnected`: the target was swallowed by --args; a bare name is never a literal
+    if args.target is None:
+        for i, item in enumerate(args.args):
+            if _TARGET.match(item) and not _is_literal(item):
+                args.target = args.args.pop(i)
+                break
+    args.ctor_args = [_literal(a, "--args") for a in args.args]
+    args.assign = []
+    for item in args.assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--set: expected NAME=VALUE, got {item!r}")
+        args.assign.append((name, _literal(value, f"--set {name}")))
+    for name in ("batch", "features"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1, got {value}")
+    for name in ("rtol", "atol", "step"):
+        value = getattr(args, name)
+        if value is not None and not (np.isfinite(value) and value >= 0 and (name != "step" or value > 0)):
+            raise UsageError(f"--{name} must be a finite number {'> 0' if name == 'step' else '>= 0'}, got {value}")
+    if args.shape is not None:
+        try:
+            args.shape = tuple(int(v) for v in args.shape.split(","))
+        except ValueError:
+            raise UsageError(f"--shape: expected integers B,D1,D2,..., got {args.shape!r}") from None
+        if min(args.shape) < 1:
+            raise UsageError(f"--shape: every dimension must be >= 1, got {args.shape}")
+    return args
+
+
+def _is_literal(text: str) -> bool:
+    try:
+        ast.literal_eval(text)
+        return True
+    except (ValueError, SyntaxError):
+        return False
+
+
+# ------------------------------------------------------------------------------------------ building checks
+
+def _import(module_name: str) -> object:
     if os.getcwd() not in sys.path:     # like `python -m`: the user's own modules import from where they stand
         sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError as exc:
-        raise SystemExit(f"gradcheck: cannot import {module_name!r}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise SystemExit(f"gradcheck: module {module_name!r} has no attribute {attr!r}") from None
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
 
 
-def _user_check(args: argparse.Namespace) -> list[tuple[str, Callable[[], GradcheckReport]]]:
-    factory = _load(args.target)
-    ctor_args = [_literal(a) for a in args.args]
+def _build(factory: Callable, name: str, ctor_args: list, assign: list) -> object:
     try:
         obj = factory(*ctor_args)
+    except TypeError as exc:
+        hint = " (give constructor arguments with --args)" if "argument" in str(exc) else ""
+        raise UsageError(f"{name}({', '.join(map(repr, ctor_args))}) raised TypeError: {exc}{hint}") from None
     except Exception as exc:  # noqa: BLE001 - the user's constructor: report, don't trace back
-        raise SystemExit(f"gradcheck: {args.target}({', '.join(map(repr, ctor_args))}) raised "
-                         f"{type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{name}({', '.join(map(repr, ctor_args))}) raised {type(exc).__name__}: {exc}") from None
+    for attr, value in assign:
+        try:
+            setattr(obj, attr, value)
+        except Exception as exc:  # noqa: BLE001
+            raise UsageError(f"--set {attr}={value!r} on {name} raised {type(exc).__name__}: {exc}") from None
+    return obj
+
+
+def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int, ...]:
+    if args.shape is not None:
+        return args.shape
     features = args.features if args.features is not None else getattr(obj, "input_size", None)
-    if features is None:
-        raise SystemExit(f"gradcheck: cannot tell the input width of {args.target}; give --features N")
-    shape = (args.batch, features)
+    if not isinstance(features, (int, np.integer)) or isinstance(features, bool):
+        raise UsageError(f"cannot tell the input shape of {name}; give --features N or --shape B,D1,...")
+    return (args.batch, int(features))
+
+
+def _check_of(obj: object, name: str, args: argparse.Namespace) -> _Check:
+    shape = _input_shape(obj, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step}
-    label = f"{args.target}({', '.join(map(repr, ctor_args))}), input {shape}"
-    check = check_loss if _is_loss(obj) else check_layer
-    return [(label, lambda: check(obj, shape, **kw))]
+    ctor = ", ".join(map(repr, args.ctor_args))
+    sets = "".join(f", {k}={v!r}" for k, v in args.assign)
+    label = f"{name}({ctor}){sets}, input {shape}"
+    if _is_loss(obj):
+        return _Check(label, lambda: check_loss(obj, shape, **kw))
+    return _Check(label, lambda: check_layer(obj, shape, reseed=args.reseed, **kw))
 
 
-def _summary_row(label: str, report: GradcheckReport | None, seconds: float, error: str | None,
-                 width: int) -> str:
-    if report is None:
-        return f"{label:<{width}} ERROR  {error}"
-    failed = sum(t.failed for t in report.tensors)
-    checked = sum(t.checked for t in report.tensors)
-    rel = max((t.max_rel_error for t in report.tensors), default=0.0)
-    kinks = sum(t.kinks for t in report.tensors)
-    status = "PASS" if report.ok else "FAIL"
-    return f"{label:<{width}} {status:<5} {checked:>7} {failed:>6} {kinks:>5} {rel:>11.2e} {seconds:>8.3f}"
+def _layer_classes(module: object) -> list[tuple[str, type]]:
+    return [(n, c) for n, c in inspect.getmembers(module, inspect.isclass)
+            if callable(getattr(c, "forward", None)) and callable(getattr(c, "backward", None))]
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    if not args.target:
+        if args.ctor_args or args.assign or args.shape or args.features or args.reseed is not None:
+            raise UsageError("--args, --set, --shape, --features and --reseed need a target (package.module:Class)")
+        return _Plan([_Check(label, run) for label, run in default_suite(args.mode, args.seed)])
+    if not _TARGET.match(args.target):
+        raise UsageError(f"expected package.module:LayerClass or package.module, got {args.target!r}")
+    module_name, _, attr = args.target.partition(":")
+    module = _import(module_name)
+    if attr:
+        factory = getattr(module, attr, None)
+        if factory is None:
+            raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
+        obj = _build(factory, args.target, args.ctor_args, args.assign)
+        if not (is_layer(obj) or _is_loss(obj)):
+            raise UsageError(f"{args.target} built a {type(obj).__name__}, which has no forward/backward")
+        return _Plan([_check_of(obj, args.target, args)])
+    plan = _Plan()
+    for name, cls in _layer_classes(module):
+        try:
+            obj = _build(cls, f"{module_name}:{name}", args.ctor_args, args.assign)
+        except UsageError as exc:
+            plan.skipped.append(f"{module_name}:{name} ({exc})")
+            continue
+        plan.checks.append(_check_of(obj, f"{module_name}:{name}", args))
+    if not plan.checks:
+        raise UsageError(f"no layer class in {module_name!r} could be built without arguments"
+                         + "".join(f"\n  skipped {s}" for s in plan.skipped))
+    return plan
+
+
+# ------------------------------------------------------------------------------------------ running, output
+
+def _run(check: _Check) -> None:
+    start = time.perf_counter()
+    try:
+        check.report = check.run()
+    except Exception as exc:  # noqa: BLE001 - a layer that raises is a failed check, shown as such
+        check.error, check.trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    check.seconds = time.perf_counter() - start
+
+
+def _summary_row(c: _Check, width: int) -> str:
+    if c.report is None:
+        return f"{c.label:<{width}} ERROR  {c.error}"
+    r = c.report
+    rel = max((t.max_rel_error for t in r.tensors), default=0.0)
+    return (f"{c.label:<{width}} {'PASS' if r.ok else 'FAIL':<5} {sum(t.checked for t in r.tensors):>7} "
+            f"{sum(t.failed for t in r.tensors):>6} {sum(t.kinks for t in r.tensors):>5} {rel:>11.2e} "
+            f"{c.seconds:>8.3f}")
+
+
+def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
+    width = max(len(c.label) for c in plan.checks)
+    print(f"{'check':<{width}} {'':<5} {'checked':>7} {'failed':>6} {'kinks':>5} {'max rel err':>11} {'seconds':>8}")
+    for c in plan.checks:
+        print(_summary_row(c, width))
+    for s in plan.skipped:
+        print(f"skipped {s}")
+    for c in plan.checks:
+        if c.report is not None and (verbose or not c.report.ok):
+            print(f"\n{c.label}\n{c.report}")
+        elif c.report is None and verbose:
+            print(f"\n{c.label}\n{c.trace}")
+    n = len(plan.checks)
+    print(f"\n{'all checks passed' if ok else 'SOME CHECKS FAILED'} ({n} check{'s' if n != 1 else ''}, mode {mode})")
+
+
+def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: bool = False) -> str:
+    checks = [{"label": c.label, "seconds": c.seconds, "error": c.error,
+               **({"traceback": c.trace} if verbose and c.trace else {}),
+               "report": c.report.to_dict() if c.report else None} for c in (plan.checks if plan else [])]
+    return json.dumps({"ok": ok, "exit_code": code, "error": error, "checks": checks,
+                       "skipped": plan.skipped if plan else []}, indent=2)
+
+
+def _main(argv: Sequence[str]) -> int:
+    want_json = "--json" in argv
+    try:
+        args = _parse(argv)
+        plan = _plan(args)
+    except UsageError as exc:
+        if want_json:
+            print(_json(False, 2, str(exc), None))
+        else:
+            print(f"gradcheck: error: {exc}\n(gradcheck --help for usage)", file=sys.stderr)
+        return 2
+    for check in plan.checks:
+        _run(check)
+    ok = all(c.report is not None and c.report.ok for c in plan.checks)
+    code = 0 if ok else 1
+    if args.json:
+        print(_json(ok, code, None, plan, args.verbose))
+    else:
+        _print_text(plan, ok, args.mode, args.verbose)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradcheck", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", nargs="?", help="package.module:LayerClass (default: all of core)")
-    parser.add_argument("--args", nargs="*", default=[], metavar="ARG",
-                        help="constructor arguments (Python literals)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--features", type=int, help="input width (default: the layer's input_size)")
-    parser.add_argument("--mode", choices=["full", "fast"], default="full")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rtol", type=float)
-    parser.add_argument("--atol", type=float, default=0.0)
-    parser.add_argument("--step", "--eps", type=float, dest="step",
-                        help="relative finite-difference step (--eps is the old name)")
-    parser.add_argument("--json", action="store_true", help="print the reports as JSON")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print every report, not only failures")
-    args = parser.parse_args(argv)
-    if args.batch < 1:
-        parser.error(f"--batch must be >= 1, got {args.batch}")
-
-    checks = _user_check(args) if args.target else default_suite(args.mode, args.seed)
-    results = []
-    for label, run in checks:
-        start = time.perf_counter()
-        try:
-            report, error = run(), None
-        except Exception as exc:  # noqa: BLE001 - a layer that raises is a failed check, shown as such
-            report, error = None, f"{type(exc).__name__}: {exc}"
-        results.append((label, report, time.perf_counter() - start, error))
-
-    ok = all(r is not None and r.ok for _, r, _, _ in results)
-    if args.json:
-        print(json.dumps({"ok": ok, "checks": [{"label": label, "seconds": sec, "error": err,
-                                                "report": r.to_dict() if r else None}
-                                               for label, r, sec, err in results]}, indent=2))
-        return 0 if ok else 1
-    width = max(len(label) for label, *_ in results)
-    print(f"{'check':<{width}} {'':<5} {'checked':>7} {'failed':>6} {'kinks':>5} {'max rel err':>11} {'seconds':>8}")
-    for label, report, seconds, error in results:
-        print(_summary_row(label, report, seconds, error, width))
-    for label, report, _, _ in results:
-        if report is not None and (args.verbose or not report.ok):
-            print(f"\n{label}\n{report}")
-    print(f"\n{'all checks passed' if ok else 'SOME CHECKS FAILED'} ({len(results)} checks, mode {args.mode})")
-    return 0 if ok else 1
+    """The ``gradcheck`` command; returns the exit status (0 pass, 1 a check failed, 2 usage error)."""
+    try:
+        code = _main(sys.argv[1:] if argv is None else list(argv))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:     # `gradcheck | head`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from math import prod
 
 from gradcheck.numeric import TOLERANCE_TEXT
 
-__all__ = ["ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report"]
+__all__ = ["ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report", "crux"]
 
 
 @dataclass
@@ -88,11 +88,33 @@ class GradcheckReport:
 
 
 class GradientCheckError(AssertionError):
-    """Raised by ``assert_gradients``; ``.report`` is the :class:`GradcheckReport`."""
+    """Raised by ``assert_gradients``; ``.report`` is the :class:`GradcheckReport`.
+
+    The first line of the message is the crux (the layer, the failing tensors, the worst error), which is
+    what pytest's ``-ra`` summary shows; the full report follows."""
 
     def __init__(self, report: GradcheckReport) -> None:
-        super().__init__(format_report(report))
+        super().__init__(f"{crux(report)}\n{format_report(report)}")
         self.report = report
+
+
+def crux(report: GradcheckReport) -> str:
+    """One line: the layer, what failed, and the worst error."""
+    if report.problems:
+        first = report.problems[0]
+        more = f" (and {len(report.problems) - 1} more problem(s))" if len(report.problems) > 1 else ""
+        return f"{report.target}: {first[:160]}{'...' if len(first) > 160 else ''}{more}"
+    wrong = [t for t in report.tensors if t.failed]
+    if wrong:
+        worst = max(wrong, key=lambda t: t.max_abs_error)
+        where = f"; worst {worst.name}{list(worst.worst[0].index)}: analytic {_g(worst.worst[0].analytic)}, " \
+                f"numeric {_g(worst.worst[0].numeric)}" if worst.worst else ""
+        counts = ", ".join(f"{t.name} ({t.failed} element(s))" for t in wrong)
+        return f"{report.target}: wrong gradient of {counts}{where}"
+    unchecked = [t for t in report.tensors if t.coverage_problem]
+    if unchecked:
+        return f"{report.target}: {unchecked[0].name} not checked: {unchecked[0].coverage_problem}"
+    return f"{report.target}: {'PASS' if report.ok else 'FAIL'}"
 
 
 def _g(value: float) -> str:
