@@ -101,6 +101,9 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
         if t.skipped and not t.coverage_problem:
             report.warnings.append(f"{t.name}: {t.skipped_count} of {size} elements could NOT be checked "
                                    f"({'; '.join(t.skipped)})")
+        if t.one_sided:
+            report.warnings.append(f"{t.name}: {t.one_sided} element(s) at the edge of forward's domain (one side "
+                                   "raised or gave NaN/inf) were checked with one-sided differences")
         if t.kinks:
             report.warnings.append(f"{t.name}: {t.kinks} element(s) lie within the step of a kink; there only "
                                    "'analytic lies between the one-sided slopes' is certified")

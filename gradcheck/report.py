@@ -34,6 +34,7 @@ class TensorCheck:
     worst: list[ElementError] = field(default_factory=list)
     kinks: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    one_sided: int = 0              # elements at the edge of forward's domain, checked from one side
     hint: str | None = None
     note: str | None = None
 

@@ -36,12 +36,14 @@ class _Elements:
         self.kink = np.zeros(size, dtype=bool)
         self.checked = np.zeros(size, dtype=bool)
         self.skipped: dict[str, int] = {}
+        self.one_sided = np.zeros(size, dtype=bool)
         self.worst: list[tuple[float, ElementError]] = []
         self.tie_hint: str | None = None
 
     def add(self, flat: np.ndarray, e: Estimates, v: Verdicts) -> None:
         self.numeric[flat], self.error[flat], self.tolerance[flat] = e.numeric, v.error, v.tolerance
         self.failed[flat], self.kink[flat], self.checked[flat] = v.failed, v.kink, v.checked
+        self.one_sided[flat] = e.one_sided & v.checked
         for reason in e.skipped.values():
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
@@ -59,15 +61,15 @@ def _singles(flat: np.ndarray, features: int | None) -> list[Probe]:
 
 def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, probes: Sequence[Probe],
                  s: Settings, out: _Elements, features: int | None = None) -> None:
-    """Per-element estimates and verdicts. Elements of a column that left the domain as a whole are tried
-    again one by one, so only the elements that really cannot move are skipped."""
+    """Per-element estimates and verdicts. Elements of a column that left forward's domain as a whole (on
+    one side or both) are tried again one by one, so only the elements that really cannot move are skipped."""
     if not probes:
         return
     e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
     flat = _probe_flat(probes)
-    retry = [int(k) for k in e.skipped if len(probes) < len(flat)]
+    retry = sorted(set(e.skipped) | set(np.flatnonzero(e.one_sided).tolist())) if len(probes) < len(flat) else []
     for k in retry:
-        del e.skipped[k]
+        e.skipped.pop(k, None)
     out.add(flat, e, judge(e, s.rtol, s.atol))
     if retry:
         _elementwise(tensor, analytic, readout, _singles(flat[retry], features), s, out)
@@ -178,6 +180,7 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
     return TensorCheck(name=name, shape=tuple(shape), method=method, checked=checked, failed=int(out.failed.sum()),
                        max_abs_error=float(np.where(smooth, out.error, 0.0).max(initial=0.0)),
                        max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),
+                       one_sided=int(out.one_sided.sum()),
                        skipped=out.skipped, hint=hint, note=note)
 
 
