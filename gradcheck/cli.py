@@ -6,6 +6,8 @@
   gradcheck mypkg.layers:Dropout --args 0.5 --reseed 0 --features 5
   gradcheck mypkg.layers:RNN --args 3 4 2 --set memorize=False --shape 6,3
   gradcheck mypkg.layers --features 5              every layer class there that builds without arguments
+  gradcheck mypkg.layers:Conv --args ... --shape 4,3,8,8 --fuzz 200
+                                                   search batches 1-4 and input values for a failure
 
 Exit status: 0 all checks passed, 1 a check failed, 2 a usage error or a target that cannot be imported or built.
 """
@@ -25,10 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from hypothesis import strategies as st
 
 from gradcheck.check import _is_loss, check_layer, check_loss, check_network
+from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, layer_builder, loss_builder
 from gradcheck.report import GradcheckReport
 from gradcheck.state import is_layer
+from gradcheck.strategies import batches
 
 __all__ = ["main", "default_suite"]
 
@@ -47,8 +52,9 @@ class _Parser(argparse.ArgumentParser):
 @dataclass
 class _Check:
     label: str
-    run: Callable[[], GradcheckReport]
+    run: Callable[[], GradcheckReport | FuzzResult]
     report: GradcheckReport | None = None
+    fuzz: FuzzResult | None = None
     error: str | None = None
     trace: str | None = None
     seconds: float = 0.0
@@ -69,12 +75,21 @@ def _kinked_input(shape: tuple[int, int], seed: int) -> np.ndarray:
     return x
 
 
-def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable[[], GradcheckReport]]]:
-    """(label, check) pairs covering every layer and loss of ``core`` at several shapes, seeds fixed."""
+def _fuzz_fully_connected(draw) -> tuple:
+    from core import FullyConnected
+
+    n_in, n_out = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    return FullyConnected(n_in, n_out, draw(st.integers(0, 2**32 - 1))), draw(batches(n_in, 8))
+
+
+def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable[[], GradcheckReport | FuzzResult]]]:
+    """(label, check) pairs covering every layer and loss of ``core`` at several shapes, seeds fixed, and
+    a search over sizes and inputs for each."""
     from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
     from core.train import build_network
 
     kw = {"mode": mode, "seed": seed}
+    fuzz = {"mode": mode, "seed": seed, "max_examples": 50}
     rng = np.random.default_rng(seed)
     return [
         ("FullyConnected(4, 3), batch 8", lambda: check_layer(FullyConnected(4, 3, rng), (8, 4), **kw)),
@@ -88,6 +103,10 @@ def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable
         ("NeuralNetwork (iris, seed settings)", lambda: check_network(build_network("iris", seed=seed), **kw)),
         ("NeuralNetwork (digits, hidden 16)",
          lambda: check_network(build_network("digits", hidden=16, batch_size=8, seed=seed), **kw)),
+        ("fuzz FullyConnected, sizes 1-6, batch 1-8", lambda: fuzz_layer(_fuzz_fully_connected, **fuzz)),
+        ("fuzz ReLU, (1-8, 5)", lambda: fuzz_layer(layer_builder(ReLU, 5, 8), **fuzz)),
+        ("fuzz SoftMax, (1-8, 4)", lambda: fuzz_layer(layer_builder(SoftMax, 4, 8), **fuzz)),
+        ("fuzz CrossEntropyLoss, (1-8, 3)", lambda: fuzz_loss(loss_builder(CrossEntropyLoss, 3, 8), **fuzz)),
     ]
 
 
@@ -118,6 +137,10 @@ def _parser() -> _Parser:
     parser.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: %(default)s)")
     parser.add_argument("--step", "--eps", type=float, dest="step",
                         help="relative finite-difference step (default cbrt(machine eps)); --eps is the old name")
+    parser.add_argument("--fuzz", nargs="?", const=100, type=int, metavar="N",
+                        help="search N inputs (default N: 100): batch from 1 up to --batch (or the first --shape "
+                             "dimension), values with zeros, ties, tiny and large magnitudes; the simplest "
+                             "failing input is shown")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every report, and the traceback of a layer that raised")
@@ -146,7 +169,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         if not sep or not name.isidentifier():
             raise UsageError(f"--set: expected NAME=VALUE, got {item!r}")
         args.assign.append((name, _literal(value, f"--set {name}")))
-    for name in ("batch", "features"):
+    for name in ("batch", "features", "fuzz"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
@@ -199,6 +222,11 @@ def _build(factory: Callable, name: str, ctor_args: list, assign: list) -> objec
     return obj
 
 
+def _factory(cls: Callable, name: str, args: argparse.Namespace) -> Callable[[], object]:
+    """A fresh, configured object on every call (a fuzz search builds one per example)."""
+    return lambda: _build(cls, name, args.ctor_args, args.assign)
+
+
 def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int, ...]:
     if args.shape is not None:
         return args.shape
@@ -208,11 +236,19 @@ def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int,
     return (args.batch, int(features))
 
 
-def _check_of(obj: object, name: str, args: argparse.Namespace) -> _Check:
+def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
+    obj = factory()
     shape = _input_shape(obj, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step}
     ctor = ", ".join(map(repr, args.ctor_args))
     sets = "".join(f", {k}={v!r}" for k, v in args.assign)
+    if args.fuzz:
+        label = f"fuzz {name}({ctor}){sets}, input (1-{shape[0]}, {', '.join(map(str, shape[1:]))})"
+        if _is_loss(obj):
+            return _Check(label, lambda: fuzz_loss(loss_builder(factory, shape[-1], shape[0]),
+                                                   max_examples=args.fuzz, **kw))
+        return _Check(label, lambda: fuzz_layer(layer_builder(factory, shape[1:], shape[0]), max_examples=args.fuzz,
+                                                reseed=args.reseed, **kw))
     label = f"{name}({ctor}){sets}, input {shape}"
     if _is_loss(obj):
         return _Check(label, lambda: check_loss(obj, shape, **kw))
@@ -240,15 +276,15 @@ def _plan(args: argparse.Namespace) -> _Plan:
         obj = _build(factory, args.target, args.ctor_args, args.assign)
         if not (is_layer(obj) or _is_loss(obj)):
             raise UsageError(f"{args.target} built a {type(obj).__name__}, which has no forward/backward")
-        return _Plan([_check_of(obj, args.target, args)])
+        return _Plan([_check_of(_factory(factory, args.target, args), args.target, args)])
     plan = _Plan()
     for name, cls in _layer_classes(module):
         try:
-            obj = _build(cls, f"{module_name}:{name}", args.ctor_args, args.assign)
+            _build(cls, f"{module_name}:{name}", args.ctor_args, args.assign)
         except UsageError as exc:
             plan.skipped.append(f"{module_name}:{name} ({exc})")
             continue
-        plan.checks.append(_check_of(obj, f"{module_name}:{name}", args))
+        plan.checks.append(_check_of(_factory(cls, f"{module_name}:{name}", args), f"{module_name}:{name}", args))
     if not plan.checks:
         raise UsageError(f"no layer class in {module_name!r} could be built without arguments"
                          + "".join(f"\n  skipped {s}" for s in plan.skipped))
@@ -260,9 +296,16 @@ def _plan(args: argparse.Namespace) -> _Plan:
 def _run(check: _Check) -> None:
     start = time.perf_counter()
     try:
-        check.report = check.run()
+        result = check.run()
     except Exception as exc:  # noqa: BLE001 - a layer that raises is a failed check, shown as such
         check.error, check.trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    else:
+        if isinstance(result, FuzzResult):
+            check.fuzz, check.report, check.error = result, result.report, result.error
+            if result.error:        # the simplest input the search found makes the layer raise
+                check.report = None
+        else:
+            check.report = result
     check.seconds = time.perf_counter() - start
 
 
@@ -284,7 +327,10 @@ def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
     for s in plan.skipped:
         print(f"skipped {s}")
     for c in plan.checks:
-        if c.report is not None and (verbose or not c.report.ok):
+        failed = c.report is None or not c.report.ok
+        if c.fuzz is not None and (verbose or failed):
+            print(f"\n{c.label}\n{c.fuzz}")
+        elif c.report is not None and (verbose or failed):
             print(f"\n{c.label}\n{c.report}")
         elif c.report is None and verbose:
             print(f"\n{c.label}\n{c.trace}")
@@ -295,6 +341,9 @@ def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
 def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: bool = False) -> str:
     checks = [{"label": c.label, "seconds": c.seconds, "error": c.error,
                **({"traceback": c.trace} if verbose and c.trace else {}),
+               **({"fuzz": {"examples": c.fuzz.examples, "draws": [repr(d) for d in c.fuzz.draws],
+                            "input": np.asarray(c.fuzz.input).tolist() if c.fuzz.input is not None else None}}
+                  if c.fuzz is not None else {}),
                "report": c.report.to_dict() if c.report else None} for c in (plan.checks if plan else [])]
     return json.dumps({"ok": ok, "exit_code": code, "error": error, "checks": checks,
                        "skipped": plan.skipped if plan else []}, indent=2)

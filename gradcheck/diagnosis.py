@@ -13,7 +13,9 @@ def _near(value: float, target: float, rel: float = 1e-3) -> bool:
 def _ratio_hint(ratio: float, batch: int | None) -> str:
     if _near(ratio, -1.0):
         return "analytic = -numeric everywhere: the sign is flipped"
-    text = f"analytic = {ratio:.4g} x numeric everywhere (a constant factor)"
+    deviation = abs(ratio - 1.0)
+    digits = 4 if deviation >= 1e-3 or deviation == 0 else int(2 - np.floor(np.log10(deviation)))
+    text = f"analytic = {ratio:.{digits}g} x numeric everywhere (a constant factor)"
     if batch and batch > 1:
         if _near(ratio, 1.0 / batch):
             return text + f": divided by the batch size {batch} (mean instead of sum)?"
@@ -34,6 +36,25 @@ def _where(name: str, failed: np.ndarray) -> str | None:
             return "errors only in the last row (the bias row): its gradient is the error summed over the batch"
         if failed[:-1].any() and not failed[-1].any():
             return "the bias row (last row) is right but the weight rows are not: check X.T @ E"
+    return None
+
+
+def _shifted(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray) -> str | None:
+    """Analytic equals numeric moved by one place along an axis (an off-by-one in padding or indexing)."""
+    if not np.isfinite(numeric).all():
+        return None
+    for axis in range(analytic.ndim):
+        n = analytic.shape[axis]
+        if n < 3:
+            continue
+        for shift in (1, -1):
+            a = np.take(analytic, range(max(0, -shift), n - max(0, shift)), axis=axis)
+            b = np.take(numeric, range(max(0, shift), n - max(0, -shift)), axis=axis)
+            tol = np.take(tolerance, range(max(0, shift), n - max(0, -shift)), axis=axis)
+            if a.size >= 2 and (np.abs(a - b) <= tol + 1e-9 * np.abs(b)).all():
+                return (f"analytic equals the numeric gradient moved by one place along axis {axis} (analytic[i] = "
+                        f"numeric[i {'+' if shift > 0 else '-'} 1]): an off-by-one in padding or indexing "
+                        "(padding that is right for odd kernels only?)")
     return None
 
 
@@ -68,7 +89,9 @@ def _what(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, toleran
     valid = np.abs(n) > tol
     if valid.sum() >= 1 and (valid.sum() >= 2 or failed.sum() == 1):
         ratios = a[valid] / n[valid]
-        if np.ptp(ratios) <= 1e-3 * np.abs(ratios).mean() + 1e-12:
+        spread, mean = np.ptp(ratios), float(ratios.mean())
+        # constant: the same to 1e-3, and, for a factor near 1, the same to a tenth of its distance from 1
+        if spread <= 1e-3 * abs(mean) + 1e-12 and (abs(mean - 1) > 1e-3 or spread <= 0.1 * abs(mean - 1)):
             return _ratio_hint(float(ratios.mean()), batch)
     return None
 
@@ -78,6 +101,7 @@ def diagnose(name: str, analytic: np.ndarray, numeric: np.ndarray, failed: np.nd
     """A hint for a failed tensor, or None. Arrays have the tensor's shape; ``failed`` is boolean."""
     if not failed.any():
         return None
-    what = _what(analytic, numeric, failed, tolerance, batch) or _row_coupling(analytic, numeric, failed, tolerance)
+    what = _what(analytic, numeric, failed, tolerance, batch) or _shifted(analytic, numeric, failed, tolerance) or \
+        _row_coupling(analytic, numeric, failed, tolerance)
     hints = [h for h in (_where(name, failed), what) if h]
     return "; ".join(hints) or None

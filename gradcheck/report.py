@@ -94,8 +94,9 @@ class GradientCheckError(AssertionError):
     The first line of the message is the crux (the layer, the failing tensors, the worst error), which is
     what pytest's ``-ra`` summary shows; the full report follows."""
 
-    def __init__(self, report: GradcheckReport) -> None:
-        super().__init__(f"{crux(report)}\n{format_report(report)}")
+    def __init__(self, report: GradcheckReport, context: str | None = None) -> None:
+        middle = f"{context}\n" if context else ""
+        super().__init__(f"{crux(report)}\n{middle}{format_report(report)}")
         self.report = report
 
 
