@@ -42,4 +42,4 @@ class CrossEntropyLoss:
         return -y / (self._prediction + EPS)
 
     def __repr__(self) -> str:
-        return "CrossEntropyLoss()"
+        return f"{type(self).__name__}()"

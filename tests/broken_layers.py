@@ -561,6 +561,34 @@ BROKEN = {
     "repeatable NaN in the gradient": (NaNInGradient, (4, 3), "input", "1 NaN/inf element(s), first at index (0, 0)"),
 }
 
+# name -> (build for fuzz_layer, the correct twin's build, what the minimal example must show): bugs that only
+# appear at special arguments or inputs, for the fuzzer to find and shrink
+def _windows(cls):
+    def build(draw):
+        from hypothesis import strategies as st
+
+        from gradcheck.strategies import batches
+
+        kernel = draw(st.integers(1, 5))
+        return cls(kernel), draw(batches(draw(st.integers(1, 9)), 4))
+    return build
+
+
+def _rows(cls, width=3):
+    from gradcheck.fuzz import layer_builder
+
+    return layer_builder(cls, width, 8)
+
+
+FUZZ = {
+    "window sum, padding right for odd kernels only": (_windows(WindowSumSymmetricPadding), _windows(WindowSum),
+                                                       lambda r: r.draws[0] == 2),
+    "batch centring with a shortcut for a batch of one": (_rows(CenterOverBatchShortcut), _rows(BatchCentering),
+                                                          lambda r: r.input.shape[0] == 1),
+    "softmax with the global max (the seed's)": (_rows(GlobalMaxSoftMax), _rows(SoftMax),
+                                                 lambda r: r.input.shape[0] == 2 and np.ptp(r.input) > 700),
+}
+
 # name -> (factory, input shape or array): correct layers the checker once raised false alarms on, or could
 # not check
 CORRECT = {

@@ -1,0 +1,99 @@
+"""The fuzzer finds bugs that only appear at special arguments or inputs, shrinks them, and is quiet otherwise."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
+from gradcheck import GradientCheckError
+from gradcheck.cli import main
+from gradcheck.fuzz import assert_fuzz, fuzz_layer, fuzz_loss, layer_builder, loss_builder
+from gradcheck.strategies import arrays, batches
+from tests.broken_layers import CORRECT, FUZZ, LabelBlindLoss
+
+
+@pytest.mark.parametrize("name", list(FUZZ))
+def test_the_fuzzer_finds_and_shrinks_each_special_case_bug(name):
+    build, correct, minimal = FUZZ[name]
+    result = fuzz_layer(build)
+    assert not result.ok and minimal(result), str(result)
+    assert "minimal failing example" in str(result) and result.examples > 1
+    assert fuzz_layer(correct).ok
+
+
+def test_the_even_kernel_bug_comes_with_its_cause():
+    from gradcheck import check_layer
+    from tests.broken_layers import WindowSumSymmetricPadding
+
+    for kernel in (2, 4):
+        assert "moved by one place along axis 1" in str(check_layer(WindowSumSymmetricPadding(kernel), (3, 7)))
+    assert check_layer(WindowSumSymmetricPadding(3), (3, 7)).ok
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_quiet_on_core(mode):
+    def fully_connected(draw):
+        n_in = draw(st.integers(1, 6))
+        return FullyConnected(n_in, draw(st.integers(1, 6)), draw(st.integers(0, 99))), draw(batches(n_in, 8))
+
+    for build in [fully_connected, layer_builder(ReLU, 5, 8), layer_builder(SoftMax, 4, 8)]:
+        result = fuzz_layer(build, mode=mode)
+        assert result.ok, str(result)
+    assert fuzz_loss(loss_builder(CrossEntropyLoss, 3, 8), mode=mode).ok
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_quiet_on_the_correct_layer_list(name):
+    factory, shape = CORRECT[name]
+    shape = shape if isinstance(shape, tuple) else shape.shape
+    result = fuzz_layer(lambda draw: (factory(), draw(arrays(shape))), max_examples=50)
+    assert result.ok, str(result)
+
+
+def test_a_search_is_deterministic_for_a_seed():
+    build = FUZZ["batch centring with a shortcut for a batch of one"][0]
+    first, again, other = fuzz_layer(build, seed=3), fuzz_layer(build, seed=3), fuzz_layer(build, seed=4)
+    assert first.examples == again.examples and np.array_equal(first.input, again.input)
+    assert not other.ok
+
+
+def test_result_fields_when_everything_passes():
+    result = fuzz_layer(layer_builder(ReLU, 3, 4), max_examples=20)
+    assert result.ok and result.report.ok and isinstance(result.layer, ReLU)
+    assert result.input.shape[1] == 3 and len(result.draws) == 1 and result.examples >= 20
+    assert "no failure found" in str(result)
+
+
+def test_a_layer_that_raises_on_some_input_is_a_finding():
+    class RaisesOnLargeInput(ReLU):
+        def forward(self, input_tensor):
+            if np.abs(input_tensor).max() > 100:
+                raise KeyError("too large")
+            return super().forward(input_tensor)
+
+    result = fuzz_layer(layer_builder(RaisesOnLargeInput, 2, 4))
+    # the simplest input is 100 itself: the first step up leaves forward's range
+    assert not result.ok and result.error.startswith("KeyError") and np.abs(result.input).max() >= 100
+
+
+def test_assert_fuzz_raises_with_the_minimal_example():
+    with pytest.raises(GradientCheckError) as info:
+        assert_fuzz(FUZZ["window sum, padding right for odd kernels only"][0])
+    text = str(info.value)
+    assert text.startswith("WindowSumSymmetricPadding(2): wrong gradient of input")
+    assert "minimal failing example" in text.splitlines()[1]
+    with pytest.raises(GradientCheckError, match="LabelBlindLoss"):
+        assert_fuzz(loss_builder(LabelBlindLoss, 3, 4), loss=True)
+    assert assert_fuzz(layer_builder(ReLU, 2, 3), max_examples=10).ok
+
+
+def test_fuzz_from_the_command(capsys):
+    assert main(["tests.broken_layers:CenterOverBatchShortcut", "--features", "3", "--fuzz", "50"]) == 1
+    out = capsys.readouterr().out
+    assert "fuzz tests.broken_layers:CenterOverBatchShortcut(), input (1-8, 3)" in out
+    assert "minimal failing example" in out and "input: shape (1, 3)" in out
+    assert main(["core:SoftMax", "--shape", "4,5", "--fuzz", "30", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["checks"][0]["fuzz"]["examples"] >= 30
+    assert main(["core:ReLU", "--features", "3", "--fuzz", "0"]) == 2
