@@ -9,7 +9,7 @@ import json
 import sys
 from collections import defaultdict
 
-BASELINES = ("bare-matmul", "numpy")
+BASELINES = ("bare-matmul", "numpy", "checks-100")
 
 
 def _contender(bench: dict) -> str:

@@ -34,3 +34,22 @@ def test_gradcheck_iris_network(benchmark, mode):
     net = build_network("iris", seed=0)
     report = benchmark(check_network, net, mode=mode)
     assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("contender", ["fuzz-100", "checks-100"])
+def test_fuzz_small_layer(benchmark, contender):
+    """100 examples of a small layer searched by hypothesis, against 100 plain checks at fixed inputs: the
+    ratio is the search's own cost."""
+    from core import ReLU
+    from gradcheck import check_layer
+    from gradcheck.fuzz import fuzz_layer, layer_builder
+
+    benchmark.group = "fuzz ReLU, 100 examples, (1-16, 5)"
+    if contender == "fuzz-100":
+        result = benchmark.pedantic(fuzz_layer, args=(layer_builder(ReLU, 5, 16),), kwargs={"max_examples": 100},
+                                    rounds=3, iterations=1)
+        assert result.ok and result.examples >= 100
+    else:
+        inputs = [np.random.default_rng(i).standard_normal((1 + i % 16, 5)) for i in range(100)]
+        reports = benchmark.pedantic(lambda: [check_layer(ReLU(), x) for x in inputs], rounds=3, iterations=1)
+        assert all(r.ok for r in reports)

@@ -1,9 +1,15 @@
-"""Shared hypothesis strategies: bounded shapes, finite elements, extreme-but-finite magnitudes."""
+"""Shared hypothesis strategies: bounded shapes, finite elements, extreme-but-finite magnitudes.
+
+Inputs for the checker come from ``gradcheck.strategies`` (zeros, ties, tiny and large magnitudes), the
+same strategies users get; value-bounded matrices stay here for laws that need a bounded range.
+"""
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
+from gradcheck.strategies import batches
 
 BATCH = st.integers(1, 16)
 WIDTH = st.integers(1, 16)
@@ -23,7 +29,9 @@ def matrices(elements=UNIT, shapes=SHAPES, dtype=np.float64) -> st.SearchStrateg
 
 MATRICES = matrices()
 FINITE_MATRICES = matrices(FINITE)
-KINKED_MATRICES = matrices(NEAR_KINKS)
+#: what the checker is fed: gradcheck's own inputs (zeros, ties, tiny, large), or values at ReLU's kink
+CHECKER_INPUTS = WIDTH.flatmap(lambda width: batches(width, 16))
+KINKED_MATRICES = st.one_of(matrices(NEAR_KINKS), CHECKER_INPUTS)
 FLOAT32_MATRICES = matrices(st.floats(-100, 100, width=32), dtype=np.float32)
 
 

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
 from gradcheck import check_layer, check_loss
+from gradcheck.strategies import batches
 from properties.strategies import (
     BATCH,
+    CHECKER_INPUTS,
     EXTREME,
     KINKED_MATRICES,
     MATRICES,
@@ -32,7 +34,7 @@ from tests.broken_layers import (
 
 MODES = st.sampled_from(["full", "fast"])
 FC_SHAPES = st.tuples(BATCH, WIDTH, WIDTH)
-LOGITS = st.one_of(MATRICES, matrices(EXTREME), logits_with_row_scales())
+LOGITS = st.one_of(CHECKER_INPUTS, MATRICES, matrices(EXTREME), logits_with_row_scales())
 
 
 def _fc(cls, n_in, n_out, seed):
@@ -44,10 +46,10 @@ def _no_wrong_element(report) -> bool:
     return not report.problems and all(t.failed == 0 for t in report.tensors)
 
 
-@given(FC_SHAPES, SEEDS, MODES)
-def test_fully_connected_passes(shape, seed, mode):
-    batch, n_in, n_out = shape
-    report = check_layer(_fc(FullyConnected, n_in, n_out, seed), (batch, n_in), mode=mode, seed=seed % 1000)
+@given(st.tuples(WIDTH, WIDTH).flatmap(lambda s: st.tuples(st.just(s[1]), batches(s[0]))), SEEDS, MODES)
+def test_fully_connected_passes(case, seed, mode):
+    n_out, x = case
+    report = check_layer(_fc(FullyConnected, x.shape[1], n_out, seed), x, mode=mode, seed=seed % 1000)
     assert report.ok, str(report)
 
 
