@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_batch", "all_finite", "check_shape", "require_finite"]
+__all__ = ["as_batch", "as_tensor", "all_finite", "check_shape", "require_finite"]
 
 
 _SMALL = 1 << 14   # below this many elements a boolean temporary costs less than entering np.errstate
@@ -48,6 +48,28 @@ def as_batch(x: object, owner: str, name: str, width: int | None = None, finite:
             f"{owner}: {name} must have width {width} (shape (batch, {width})), "
             f"got width {arr.shape[1]} (shape {arr.shape})"
         )
+    if finite:
+        require_finite(arr, owner, name)
+    return arr
+
+
+def as_tensor(x: object, owner: str, name: str, ndims: tuple[int, ...] | None = None,
+              finite: bool = True) -> np.ndarray:
+    """Return ``x`` as a float array of shape ``(batch, ...)`` (rank in ``ndims``, any rank >= 1 if None).
+
+    As :func:`as_batch`, without fixing the rank to 2: float arrays are returned as they are, integer and
+    boolean arrays converted to float64; the batch may not be empty.
+    """
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if arr.ndim == 0 or (ndims is not None and arr.ndim not in ndims):
+        want = "at least 1-D (batch, ...)" if ndims is None else " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{owner}: {name} must be {want}, got {arr.ndim}-D shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{owner}: {name} is an empty batch (shape {arr.shape}); give at least one row")
     if finite:
         require_finite(arr, owner, name)
     return arr

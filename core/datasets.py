@@ -30,9 +30,12 @@ class SklearnData:
     loader : callable returning a ``Bunch`` with ``data`` and ``target``
     batch_size : int
     rng : numpy.random.Generator or int or None
+    sample_shape : tuple of int, optional
+        Shape of one sample (``(1, 8, 8)`` serves digits as images for a convolution); default flat.
     """
 
-    def __init__(self, loader: Callable, batch_size: int, rng: np.random.Generator | int | None = None) -> None:
+    def __init__(self, loader: Callable, batch_size: int, rng: np.random.Generator | int | None = None,
+                 sample_shape: tuple[int, ...] | None = None) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"{type(self).__name__}: batch_size must be an int >= 1, got {batch_size!r}")
         self.batch_size = int(batch_size)
@@ -40,6 +43,8 @@ class SklearnData:
         bunch = loader()
         features = np.asarray(bunch.data, dtype=np.float64)
         features = features / np.abs(features).max()
+        if sample_shape is not None:
+            features = features.reshape(len(features), *sample_shape)
         labels = one_hot(np.asarray(bunch.target))
         order = self._rng.permutation(len(features))
         self._data, self._label = features[order], labels[order]
@@ -76,9 +81,10 @@ class IrisData(SklearnData):
 
 
 class DigitsData(SklearnData):
-    """Digits: 1797 x 64 (8x8 images), 10 classes (1198 train, 599 test)."""
+    """Digits: 1797 x 64 (8x8 images), 10 classes (1198 train, 599 test); ``images=True`` serves
+    ``(batch, 1, 8, 8)``."""
 
-    def __init__(self, batch_size: int, rng: np.random.Generator | int | None = None) -> None:
+    def __init__(self, batch_size: int, rng: np.random.Generator | int | None = None, images: bool = False) -> None:
         from sklearn.datasets import load_digits
 
-        super().__init__(load_digits, batch_size, rng)
+        super().__init__(load_digits, batch_size, rng, (1, 8, 8) if images else None)

@@ -87,6 +87,14 @@ class FullyConnected(Layer):
             raise TypeError(f"FullyConnected.optimizer must have calculate_update(w, g), got {type(value).__name__}")
         self._optimizer = value
 
+    def initialize(self, weights_initializer, bias_initializer) -> None:
+        """Fill the weight rows (fan_in = input_size, fan_out = output_size) and the bias row; dtype kept."""
+        n_in, n_out = self.input_size, self.output_size
+        weights = np.empty_like(self._weights)
+        weights[:-1] = weights_initializer.initialize((n_in, n_out), n_in, n_out)
+        weights[-1] = np.reshape(bias_initializer.initialize((1, n_out), n_in, n_out), n_out)
+        self._weights = weights
+
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, input_size) -> ndarray of shape (batch, output_size)."""
         x = self._check_input(input_tensor, self.input_size, finite=False)

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from core._validation import as_batch, check_shape
+from core._validation import as_batch, as_tensor, check_shape
 
 __all__ = ["Layer"]
 
@@ -29,7 +29,13 @@ class Layer:
         return type(self).__name__
 
     def _check_input(self, input_tensor: object, width: int | None = None, finite: bool = True) -> np.ndarray:
+        """A 2-D ``(batch, width)`` input."""
         return as_batch(input_tensor, f"{self.name}.forward", "input_tensor", width, finite)
+
+    def _check_tensor(self, input_tensor: object, ndims: tuple[int, ...] | None = None,
+                      finite: bool = True) -> np.ndarray:
+        """An input of any rank (or of a rank in ``ndims``), batch first."""
+        return as_tensor(input_tensor, f"{self.name}.forward", "input_tensor", ndims, finite)
 
     def _remember(self, cache: Any, output_shape: tuple[int, ...]) -> None:
         self._cache = cache
@@ -39,7 +45,7 @@ class Layer:
         """Return ``(cache, error)`` with ``error`` checked against the shape of the last forward output."""
         if self._output_shape is None:
             raise RuntimeError(f"{self.name}.backward called before forward: call forward(input_tensor) first")
-        error = as_batch(error_tensor, f"{self.name}.backward", "error_tensor")
+        error = as_tensor(error_tensor, f"{self.name}.backward", "error_tensor")
         check_shape(error, self._output_shape, f"{self.name}.backward", "error_tensor", "the last forward output")
         return self._cache, error
 

@@ -15,6 +15,8 @@ class NeuralNetwork:
     ----------
     optimizer : object with ``calculate_update(w, g)``
         Each trainable layer appended gets its own deep copy.
+    weights_initializer, bias_initializer : objects with ``initialize(shape, fan_in, fan_out)``, optional
+        When given, every trainable layer appended is initialised with them.
 
     Attributes
     ----------
@@ -28,8 +30,10 @@ class NeuralNetwork:
         ``forward(prediction, label)`` returns the loss, ``backward(label)`` its gradient.
     """
 
-    def __init__(self, optimizer) -> None:
+    def __init__(self, optimizer, weights_initializer=None, bias_initializer=None) -> None:
         self.optimizer = optimizer
+        self.weights_initializer = weights_initializer
+        self.bias_initializer = bias_initializer
         self.layers: list = []
         self.loss: list[float] = []
         self.data_layer = None
@@ -64,7 +68,12 @@ class NeuralNetwork:
             error = layer.backward(error)
 
     def append_trainable_layer(self, layer) -> None:
-        """Give ``layer`` a deep copy of the network's optimizer, then append it."""
+        """Initialise ``layer`` (if the network has initializers), give it a deep copy of the network's
+        optimizer, then append it."""
+        if self.weights_initializer is not None or self.bias_initializer is not None:
+            if self.weights_initializer is None or self.bias_initializer is None:
+                raise ValueError("NeuralNetwork: give both weights_initializer and bias_initializer, or neither")
+            layer.initialize(self.weights_initializer, self.bias_initializer)
         layer.optimizer = copy.deepcopy(self.optimizer)
         self.layers.append(layer)
 

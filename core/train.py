@@ -8,15 +8,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.adam import Adam
+from core.constant import Constant
+from core.conv import Conv
 from core.cross_entropy_loss import CrossEntropyLoss
 from core.datasets import DigitsData, IrisData, SklearnData
+from core.flatten import Flatten
 from core.fully_connected import FullyConnected
+from core.he import He
 from core.neural_network import NeuralNetwork
+from core.pooling import Pooling
 from core.relu import ReLU
 from core.sgd import Sgd
 from core.softmax import SoftMax
 
-__all__ = ["build_network", "accuracy", "main", "DEFAULTS"]
+__all__ = ["build_network", "build_cnn", "accuracy", "main", "DEFAULTS", "CNN_DEFAULTS"]
+
+# the CNN on digits: batch size, iterations, Adam's learning rate, hidden width
+CNN_DEFAULTS = {"batch_size": 32, "iterations": 2000, "learning_rate": 2e-3, "hidden": 64}
 
 # dataset -> (data class, input width, classes, default hidden width, batch size, iterations, learning rate)
 DEFAULTS = {
@@ -39,6 +48,28 @@ def build_network(dataset: str = "iris", *, hidden: int | None = None, batch_siz
     net.append_layer(FullyConnected(n_in, hidden, rng))
     net.append_layer(ReLU())
     net.append_layer(FullyConnected(hidden, n_out, rng))
+    net.append_layer(SoftMax())
+    return net
+
+
+def build_cnn(*, hidden: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
+              seed: int | None = 0) -> NeuralNetwork:
+    """Conv((1,1),(1,3,3),8) -> ReLU -> Pooling((2,2),(2,2)) -> Flatten -> FC(128, hidden) -> ReLU ->
+    FC(hidden, 10) -> SoftMax on digits as (batch, 1, 8, 8) images, with Adam, He weights and 0.1 biases."""
+    d = CNN_DEFAULTS
+    rng = np.random.default_rng(seed)
+    hidden = d["hidden"] if hidden is None else hidden
+    net = NeuralNetwork(Adam(d["learning_rate"] if learning_rate is None else learning_rate),
+                        He(rng), Constant(0.1))
+    net.data_layer = DigitsData(d["batch_size"] if batch_size is None else batch_size, rng, images=True)
+    net.loss_layer = CrossEntropyLoss()
+    net.append_layer(Conv((1, 1), (1, 3, 3), 8, rng))
+    net.append_layer(ReLU())
+    net.append_layer(Pooling((2, 2), (2, 2)))
+    net.append_layer(Flatten())
+    net.append_layer(FullyConnected(8 * 4 * 4, hidden, rng))
+    net.append_layer(ReLU())
+    net.append_layer(FullyConnected(hidden, 10, rng))
     net.append_layer(SoftMax())
     return net
 
@@ -68,19 +99,25 @@ def _save_plot(losses: Sequence[float], path: str, title: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
     parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="iris")
-    parser.add_argument("--iterations", type=int, help="default: 4000 (iris), 3000 (digits)")
-    parser.add_argument("--lr", type=float, help="SGD learning rate; default: 1e-3 (iris), 5e-3 (digits)")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                        help="mlp: FC-ReLU-FC-SoftMax with SGD; cnn (digits only): Conv-ReLU-Pooling-Flatten-FC-ReLU-"
+                             "FC-SoftMax with Adam")
+    parser.add_argument("--iterations", type=int, help="default: 4000 (iris), 3000 (digits), 2000 (cnn)")
+    parser.add_argument("--lr", type=float, help="learning rate; default: 1e-3 (iris), 5e-3 (digits), 2e-3 (cnn, Adam)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--hidden", type=int, help="hidden width; default: 3 (iris), 64 (digits)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", metavar="PNG", help="save the loss curve to this file")
     args = parser.parse_args(argv)
-    iterations = DEFAULTS[args.dataset][5] if args.iterations is None else args.iterations
+    if args.model == "cnn" and args.dataset != "digits":
+        parser.error("--model cnn needs --dataset digits (iris has no images)")
+    default_iterations = CNN_DEFAULTS["iterations"] if args.model == "cnn" else DEFAULTS[args.dataset][5]
+    iterations = default_iterations if args.iterations is None else args.iterations
     if iterations < 1:
         parser.error(f"--iterations must be >= 1, got {iterations}")
 
-    net = build_network(args.dataset, hidden=args.hidden, batch_size=args.batch_size,
-                        learning_rate=args.lr, seed=args.seed)
+    build = build_cnn if args.model == "cnn" else lambda **kw: build_network(args.dataset, **kw)
+    net = build(hidden=args.hidden, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
     print(f"{args.dataset}: {[repr(layer) for layer in net.layers]}, {net.optimizer!r}, {iterations} iterations")
     start = time.perf_counter()
     report_every = max(1, iterations // 10)

@@ -82,11 +82,32 @@ def _fuzz_fully_connected(draw) -> tuple:
     return FullyConnected(n_in, n_out, draw(st.integers(0, 2**32 - 1))), draw(batches(n_in, 8))
 
 
+def _fuzz_conv(draw) -> tuple:
+    from core import Conv
+
+    spatial = draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(spatial))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
+    channels = draw(st.integers(1, 2))
+    size = tuple(draw(st.integers(1, 6)) for _ in range(spatial))
+    layer = Conv(stride, (channels, *kernel), draw(st.integers(1, 3)), draw(st.integers(0, 2**32 - 1)))
+    return layer, draw(batches((channels, *size), 3))
+
+
+def _fuzz_pooling(draw) -> tuple:
+    from core import Pooling
+
+    window = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = (draw(st.integers(window[0], 6)), draw(st.integers(window[1], 6)))
+    return Pooling(stride, window), draw(batches((draw(st.integers(1, 2)), *size), 3))
+
+
 def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable[[], GradcheckReport | FuzzResult]]]:
     """(label, check) pairs covering every layer and loss of ``core`` at several shapes, seeds fixed, and
     a search over sizes and inputs for each."""
-    from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
-    from core.train import build_network
+    from core import Conv, CrossEntropyLoss, Flatten, FullyConnected, Pooling, ReLU, Sigmoid, SoftMax, TanH
+    from core.train import build_cnn, build_network
 
     kw = {"mode": mode, "seed": seed}
     fuzz = {"mode": mode, "seed": seed, "max_examples": 50}
@@ -103,10 +124,33 @@ def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable
         ("NeuralNetwork (iris, seed settings)", lambda: check_network(build_network("iris", seed=seed), **kw)),
         ("NeuralNetwork (digits, hidden 16)",
          lambda: check_network(build_network("digits", hidden=16, batch_size=8, seed=seed), **kw)),
+        ("TanH, (4, 3, 5), zeros and +-20", lambda: check_layer(TanH(), 20 * _kinked_input((4, 15), seed)
+                                                                 .reshape(4, 3, 5), **kw)),
+        ("Sigmoid, (4, 3, 5), zeros and +-40", lambda: check_layer(Sigmoid(), 40 * _kinked_input((4, 15), seed)
+                                                                   .reshape(4, 3, 5), **kw)),
+        ("Flatten, (3, 2, 4, 5)", lambda: check_layer(Flatten(), (3, 2, 4, 5), **kw)),
+        ("ReLU, (2, 3, 4, 4), zeros in input", lambda: check_layer(ReLU(), _kinked_input((2, 48), seed)
+                                                                    .reshape(2, 3, 4, 4), **kw)),
+        ("Conv 2-D, 3x3, stride 1", lambda: check_layer(Conv(1, (2, 3, 3), 3, rng), (2, 2, 6, 5), **kw)),
+        ("Conv 2-D, even kernel 2x4, stride 1", lambda: check_layer(Conv(1, (2, 2, 4), 3, rng), (2, 2, 6, 7), **kw)),
+        ("Conv 2-D, 3x2, stride (2, 3)", lambda: check_layer(Conv((2, 3), (3, 3, 2), 2, rng), (2, 3, 7, 8), **kw)),
+        ("Conv 1-D, length 9, stride 3, kernel 3",
+         lambda: check_layer(Conv(3, (2, 3), 2, rng), (3, 2, 9), **kw)),
+        ("Conv 1-D, length 9, stride 3, kernel 4",
+         lambda: check_layer(Conv([3], (2, 4), 2, rng), (3, 2, 9), **kw)),
+        ("Conv 1-D, length 9, stride 3, kernel 5",
+         lambda: check_layer(Conv((3,), (2, 5), 2, rng), (3, 2, 9), **kw)),
+        ("Pooling 2x2, stride 2", lambda: check_layer(Pooling((2, 2), (2, 2)), (2, 3, 6, 6), **kw)),
+        ("Pooling 3x2, stride (2, 1), overlapping", lambda: check_layer(Pooling((2, 1), (3, 2)), (2, 2, 7, 5), **kw)),
+        ("Pooling 2x2, stride 1, all inputs tied at 0",
+         lambda: check_layer(Pooling((1, 1), (2, 2)), np.zeros((2, 2, 4, 4)), **kw)),
+        ("NeuralNetwork (digits CNN, Adam)", lambda: check_network(build_cnn(hidden=8, batch_size=4, seed=seed), **kw)),
         ("fuzz FullyConnected, sizes 1-6, batch 1-8", lambda: fuzz_layer(_fuzz_fully_connected, **fuzz)),
         ("fuzz ReLU, (1-8, 5)", lambda: fuzz_layer(layer_builder(ReLU, 5, 8), **fuzz)),
         ("fuzz SoftMax, (1-8, 4)", lambda: fuzz_layer(layer_builder(SoftMax, 4, 8), **fuzz)),
         ("fuzz CrossEntropyLoss, (1-8, 3)", lambda: fuzz_loss(loss_builder(CrossEntropyLoss, 3, 8), **fuzz)),
+        ("fuzz Conv, kernels 1-4, strides 1-3, 1-D and 2-D", lambda: fuzz_layer(_fuzz_conv, **fuzz)),
+        ("fuzz Pooling, windows 1-3, strides 1-3", lambda: fuzz_layer(_fuzz_pooling, **fuzz)),
     ]
 
 

@@ -37,6 +37,7 @@ class _Elements:
         self.checked = np.zeros(size, dtype=bool)
         self.skipped: dict[str, int] = {}
         self.one_sided = np.zeros(size, dtype=bool)
+        self.smooth = np.ones(size, dtype=bool)
         self.worst: list[tuple[float, ElementError]] = []
         self.tie_hint: str | None = None
 
@@ -44,6 +45,7 @@ class _Elements:
         self.numeric[flat], self.error[flat], self.tolerance[flat] = e.numeric, v.error, v.tolerance
         self.failed[flat], self.kink[flat], self.checked[flat] = v.failed, v.kink, v.checked
         self.one_sided[flat] = e.one_sided & v.checked
+        self.smooth[flat] = v.smooth | ~v.checked
         for reason in e.skipped.values():
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
@@ -75,9 +77,9 @@ def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, pro
         _elementwise(tensor, analytic, readout, _singles(flat[retry], features), s, out)
 
 
-def _tied_groups(values: np.ndarray, kinks: np.ndarray, step: float) -> list[np.ndarray]:
-    """Kink elements whose values lie within a step of each other (ties of a max share one kink)."""
-    idx = np.flatnonzero(kinks)
+def _tied_groups(values: np.ndarray, candidates: np.ndarray, step: float) -> list[np.ndarray]:
+    """Candidate elements whose values lie within a step of each other (ties of a max share one kink)."""
+    idx = np.flatnonzero(candidates)
     if len(idx) < 2:
         return []
     idx = idx[np.argsort(values[idx], kind="stable")]
@@ -89,18 +91,24 @@ def _tied_groups(values: np.ndarray, kinks: np.ndarray, step: float) -> list[np.
 def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements) -> None:
     """Tied elements are judged together: moving the group must match the sum of their analytic values.
 
-    Each element alone only has to lie between its one-sided slopes, which a backward that copies the
-    gradient of a max to every tied element satisfies; the group as a whole does not. Only a group that
-    shares one kink is judged: moved together its elements are smooth (a tie moves as one). Kinks that merely
-    lie close (two ReLU units near 0) stay kinked when moved together, and stay judged one by one."""
-    groups = _tied_groups(tensor.ravel(), out.kink, s.step)
+    Alone, an element at a kink only has to lie between its one-sided slopes. That misses a max that copies
+    its gradient to every tied element, and it is no law at all for a tie shared by overlapping windows with
+    errors of both signs (the sum of maxima is then neither convex nor concave). A group that shares one kink
+    moves smoothly as one (a tie moves as one), and its slope is a sharp test: if it disagrees with the sum of
+    the analytic values the group fails; if it agrees, the members' one-by-one verdicts give way to it.
+    Kinks that merely lie close (two ReLU units near 0) stay kinked when moved together, and keep their
+    one-by-one verdicts."""
+    groups = _tied_groups(tensor.ravel(), out.checked & ~out.smooth, s.step)
     if not groups:
         return
     probes = [group_probe(g) for g in groups]
     e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
     v = judge(e, s.rtol, s.atol)
-    for k in np.flatnonzero(v.failed & v.smooth):
+    for k in np.flatnonzero(v.smooth & v.checked):
         g = groups[k]
+        if not v.failed[k]:
+            out.kink[g], out.failed[g] = out.kink[g] | out.failed[g], False
+            continue
         out.failed[g], out.kink[g] = True, False
         index = tuple(int(i) for i in np.unravel_index(g[0], tensor.shape))
         out.worst.append((float(v.error[k] / v.tolerance[k]), ElementError(

@@ -591,7 +591,14 @@ FUZZ = {
 
 # name -> (factory, input shape or array): correct layers the checker once raised false alarms on, or could
 # not check
+def _pooling_on_zeros():
+    from core import Pooling
+
+    return Pooling((1, 1), (2, 2))
+
+
 CORRECT = {
+    "max pooling, overlapping windows, every input tied at 0": (_pooling_on_zeros, np.zeros((2, 1, 4, 4))),
     "plain layer, gradient set in backward": (lambda: GradientSetInBackward(factor=1.0), (5, 4)),
     "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(factor=1.0), (5, 4)),
     "ReLU within h of its kink": (ReLU, _near_kink_input([-0.6, -0.75, -0.3, 0.6])),

@@ -30,13 +30,20 @@ def test_backward_uses_latest_forward():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 2))), [[0, 1]])
 
 
+def test_any_rank():
+    x = np.array([[[[-1.0, 2.0], [0.0, 3.0]]]])
+    layer = ReLU()
+    np.testing.assert_array_equal(layer.forward(x), [[[[0, 2], [0, 3]]]])
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), [[[[0, 1], [0, 1]]]])
+
+
 def test_bad_input():
     with pytest.raises(RuntimeError, match="call forward"):
         ReLU().backward(np.ones((2, 2)))
     with pytest.raises(ValueError, match="finite"):
         ReLU().forward(np.array([[np.nan]]))
-    with pytest.raises(ValueError, match="2-D"):
-        ReLU().forward(np.ones(3))
+    with pytest.raises(ValueError, match=r"at least 1-D \(batch, ...\)"):
+        ReLU().forward(np.float64(3.0))
     layer = ReLU()
     layer.forward(np.ones((2, 2)))
     with pytest.raises(ValueError, match=r"\(2, 2\), got \(2, 3\)"):

@@ -1,0 +1,15 @@
+"""Xavier/Glorot normal initializer."""
+from __future__ import annotations
+
+import numpy as np
+
+from core._initializer import Initializer
+
+__all__ = ["Xavier"]
+
+
+class Xavier(Initializer):
+    """Weights normal with mean 0 and std ``sqrt(2 / (fan_in + fan_out))`` (Glorot and Bengio, 2010)."""
+
+    def _draw(self, shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:
+        return self._rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), shape)
