@@ -1,4 +1,5 @@
-"""FullyConnected against torch's CPU ``nn.Linear`` (optional: needs torch installed; no test depends on it).
+"""FullyConnected and Conv against torch's CPU ``nn.Linear`` and ``functional.conv2d`` (optional: needs torch
+installed; no test depends on it).
 
     python -m benchmarks.compare_torch
 """
@@ -9,7 +10,7 @@ import timeit
 
 import numpy as np
 
-from core import FullyConnected
+from core import Conv, FullyConnected
 
 SIZES = [(32, 64, 32), (256, 512, 256), (4096, 1024, 1024)]
 
@@ -53,6 +54,40 @@ def _row(torch, batch: int, n_in: int, n_out: int, dtype: type) -> str:
             f"{fwd / tfwd:.2f} | {both * 1e6:.1f} us | {tboth * 1e6:.1f} us | {both / tboth:.2f} |")
 
 
+def _conv_row(torch, batch: int, c_in: int, c_out: int, size: int, k: int) -> str:
+    """Conv (odd kernel, stride 1, same padding) against torch.nn.functional.conv2d(padding="same"), float64."""
+    rng = np.random.default_rng(0)
+    layer = Conv(1, (c_in, k, k), c_out, rng)
+    x = rng.standard_normal((batch, c_in, size, size))
+    e = rng.standard_normal((batch, c_out, size, size))
+    xt, et = torch.from_numpy(x), torch.from_numpy(e)
+    wt = torch.from_numpy(layer.weights.copy()).requires_grad_(True)
+    bt = torch.from_numpy(layer.bias.copy()).requires_grad_(True)
+    xg = xt.clone().requires_grad_(True)
+    conv2d = torch.nn.functional.conv2d
+    ours = layer.forward(x)
+    theirs = conv2d(xt, wt, bt, padding="same").detach().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+    def torch_forward():
+        with torch.no_grad():
+            return conv2d(xt, wt, bt, padding="same")
+
+    def torch_round_trip():
+        for t in (xg, wt, bt):
+            t.grad = None
+        conv2d(xg, wt, bt, padding="same").backward(et)
+
+    def ours_round_trip():
+        layer.forward(x)
+        layer.backward(e)
+
+    fwd, tfwd = _median_seconds(lambda: layer.forward(x)), _median_seconds(torch_forward)
+    both, tboth = _median_seconds(ours_round_trip), _median_seconds(torch_round_trip)
+    return (f"| conv {batch}x{c_in}x{size}x{size} -> {c_out}, {k}x{k} | {fwd * 1e3:.2f} ms | {tfwd * 1e3:.2f} ms | "
+            f"{fwd / tfwd:.2f} | {both * 1e3:.2f} ms | {tboth * 1e3:.2f} ms | {both / tboth:.2f} |")
+
+
 def main() -> int:
     try:
         import torch
@@ -66,6 +101,11 @@ def main() -> int:
     for batch, n_in, n_out in SIZES:
         for dtype in (np.float64, np.float32):
             print(_row(torch, batch, n_in, n_out, dtype))
+    print("\n| convolution, float64 | forward: ours | forward: torch | ours / torch | fwd+bwd: ours | "
+          "fwd+bwd: torch | ours / torch |")
+    print("|---|---|---|---|---|---|---|")
+    print(_conv_row(torch, 32, 16, 32, 28, 3))
+    print(_conv_row(torch, 8, 3, 8, 16, 5))
     return 0
 
 

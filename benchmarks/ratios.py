@@ -9,7 +9,7 @@ import json
 import sys
 from collections import defaultdict
 
-BASELINES = ("bare-matmul", "numpy", "checks-100")
+BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col")
 
 
 def _contender(bench: dict) -> str:

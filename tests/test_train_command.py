@@ -22,3 +22,20 @@ def test_main_rejects_bad_arguments():
 def test_build_network_rejects_unknown_dataset():
     with pytest.raises(ValueError, match="iris"):
         build_network("cifar")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_digits_cnn_reaches_97_percent(seed):
+    from core.train import CNN_DEFAULTS, accuracy, build_cnn
+
+    net = build_cnn(seed=seed)
+    net.train(CNN_DEFAULTS["iterations"])
+    assert accuracy(net) >= 0.97
+
+
+def test_cnn_command_shows_progress_and_refuses_iris(capsys):
+    assert main(["--dataset", "digits", "--model", "cnn", "--iterations", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "Conv((1, 1), (1, 3, 3), 8)" in out and "iteration     20" in out and "test accuracy" in out
+    with pytest.raises(SystemExit):
+        main(["--dataset", "iris", "--model", "cnn"])
