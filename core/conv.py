@@ -1,14 +1,13 @@
 """Convolution (cross-correlation) over 1 or 2 spatial axes, zero "same" padding, strided."""
 from __future__ import annotations
 
-import copy
 import itertools
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from core._validation import check_shape
-from core.layer import Layer
+from core.layer import TrainableLayer
 
 __all__ = ["Conv"]
 
@@ -22,7 +21,7 @@ def _positive_ints(value: object, what: str) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
-class Conv(Layer):
+class Conv(TrainableLayer):
     """``Y[b, k] = sum_c W[k, c] (*) X[b, c] + bias[k]``, a cross-correlation (no kernel flip).
 
     Parameters
@@ -48,7 +47,7 @@ class Conv(Layer):
     optimizer : object with ``calculate_update(w, g)`` or None; the bias gets its own deep copy.
     """
 
-    trainable = True
+    separate_bias = True
 
     def __init__(self, stride_shape: int | tuple[int, ...] | list[int], convolution_shape: tuple[int, ...],
                  num_kernels: int, rng: np.random.Generator | int | None = None) -> None:
@@ -69,9 +68,7 @@ class Conv(Layer):
         rng = np.random.default_rng(rng)
         self._weights = rng.uniform(0.0, 1.0, (self.num_kernels, *shape))
         self._bias = rng.uniform(0.0, 1.0, self.num_kernels)
-        self._gradient_weights: np.ndarray | None = None
         self._gradient_bias: np.ndarray | None = None
-        self._optimizer = self._bias_optimizer = None
 
     # ------------------------------------------------------------------------------------- parameters
     @property
@@ -95,22 +92,8 @@ class Conv(Layer):
         self._bias = arr
 
     @property
-    def gradient_weights(self) -> np.ndarray | None:
-        return self._gradient_weights
-
-    @property
     def gradient_bias(self) -> np.ndarray | None:
         return self._gradient_bias
-
-    @property
-    def optimizer(self):
-        return self._optimizer
-
-    @optimizer.setter
-    def optimizer(self, value) -> None:
-        if value is not None and not callable(getattr(value, "calculate_update", None)):
-            raise TypeError(f"Conv.optimizer must have calculate_update(w, g), got {type(value).__name__}")
-        self._optimizer, self._bias_optimizer = value, copy.deepcopy(value)
 
     def initialize(self, weights_initializer, bias_initializer) -> None:
         """fan_in = c*m*n (one kernel's inputs), fan_out = num_kernels*m*n."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from core._validation import all_finite, check_shape, require_finite
-from core.layer import Layer
+from core.layer import TrainableLayer
 
 __all__ = ["FullyConnected"]
 
@@ -17,7 +17,7 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-class FullyConnected(Layer):
+class FullyConnected(TrainableLayer):
     """``Y = X @ W[:-1] + W[-1]``.
 
     Parameters
@@ -40,8 +40,6 @@ class FullyConnected(Layer):
         When set, ``backward`` updates ``weights`` with it; when None the weights never change.
     """
 
-    trainable = True
-
     def __init__(self, input_size: int, output_size: int, rng: np.random.Generator | int | None = None,
                  dtype: np.dtype | type = np.float64) -> None:
         super().__init__()
@@ -56,8 +54,6 @@ class FullyConnected(Layer):
         weights[:-1] = rng.uniform(-limit, limit, (self.input_size, self.output_size))
         weights[-1] = rng.uniform(0.5, 1.0, self.output_size)  # strictly positive: ReLU units start alive
         self._weights = weights
-        self._gradient_weights: np.ndarray | None = None
-        self._optimizer = None
 
     @property
     def weights(self) -> np.ndarray:
@@ -71,21 +67,6 @@ class FullyConnected(Layer):
         check_shape(arr, (self.input_size + 1, self.output_size), "FullyConnected", "weights",
                     "(input_size + 1, output_size)")
         self._weights = arr
-
-    @property
-    def gradient_weights(self) -> np.ndarray | None:
-        """Gradient of the loss w.r.t. ``weights`` from the last ``backward`` (None before it)."""
-        return self._gradient_weights
-
-    @property
-    def optimizer(self):
-        return self._optimizer
-
-    @optimizer.setter
-    def optimizer(self, value) -> None:
-        if value is not None and not callable(getattr(value, "calculate_update", None)):
-            raise TypeError(f"FullyConnected.optimizer must have calculate_update(w, g), got {type(value).__name__}")
-        self._optimizer = value
 
     def initialize(self, weights_initializer, bias_initializer) -> None:
         """Fill the weight rows (fan_in = input_size, fan_out = output_size) and the bias row; dtype kept."""

@@ -1,13 +1,14 @@
 """The small base class every layer derives from."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
 from core._validation import as_batch, as_tensor, check_shape
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "TrainableLayer"]
 
 
 class Layer:
@@ -51,3 +52,37 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{self.name}()"
+
+
+class TrainableLayer(Layer):
+    """A layer with ``weights``, ``gradient_weights`` and a settable ``optimizer``.
+
+    With ``separate_bias = True`` (a layer with its own ``bias`` tensor) the bias gets a deep copy of the
+    optimizer, so stateful optimizers (momentum, Adam) keep separate state per tensor.
+    """
+
+    trainable = True
+    separate_bias = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gradient_weights: np.ndarray | None = None
+        self._optimizer = None
+        self._bias_optimizer = None
+
+    @property
+    def gradient_weights(self) -> np.ndarray | None:
+        """Gradient of the loss w.r.t. ``weights`` from the last ``backward`` (None before it)."""
+        return self._gradient_weights
+
+    @property
+    def optimizer(self):
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value) -> None:
+        if value is not None and not callable(getattr(value, "calculate_update", None)):
+            raise TypeError(f"{self.name}.optimizer must have calculate_update(w, g), got {type(value).__name__}")
+        self._optimizer = value
+        if self.separate_bias:
+            self._bias_optimizer = copy.deepcopy(value)
