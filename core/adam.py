@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._optimizer import check_rate, check_update_arguments
+from core._optimizer import Optimizer, check_rate
 
 __all__ = ["Adam"]
 
 EPS = 1e-8
 
 
-class Adam:
+class Adam(Optimizer):
     """Bias-corrected Adam.
 
     ``v <- mu v + (1 - mu) g``, ``r <- rho r + (1 - rho) g^2``, then with ``k`` the step count
@@ -20,17 +20,14 @@ class Adam:
     """
 
     def __init__(self, learning_rate: float, mu: float = 0.9, rho: float = 0.999) -> None:
-        self.learning_rate = check_rate("Adam", "learning_rate", learning_rate)
+        super().__init__(learning_rate)
         self.mu = check_rate("Adam", "mu", mu, upper=1.0)
         self.rho = check_rate("Adam", "rho", rho, upper=1.0)
         self.v: np.ndarray | float = 0.0
         self.r: np.ndarray | float = 0.0
         self.k = 0
 
-    def calculate_update(self, weight_tensor: np.ndarray | float,
-                         gradient_tensor: np.ndarray | float) -> np.ndarray | float:
-        """Return the updated weights (a new array); the inputs are untouched."""
-        check_update_arguments("Adam", weight_tensor, gradient_tensor)
+    def _step(self, weight_tensor, gradient_tensor):
         g = gradient_tensor
         self.k += 1
         self.v = self.mu * self.v + (1.0 - self.mu) * g

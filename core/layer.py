@@ -16,7 +16,7 @@ class Layer:
 
     Subclasses implement ``forward(input_tensor)`` and ``backward(error_tensor)``. ``forward`` stores what
     ``backward`` needs with :meth:`_remember`; ``backward`` fetches it with :meth:`_recall`, which raises
-    ``RuntimeError`` if ``forward`` has not run yet.
+    ``RuntimeError`` if ``forward`` has not run yet. ``testing_phase`` is False (training) until set.
     """
 
     trainable: bool = False
@@ -24,6 +24,7 @@ class Layer:
     def __init__(self) -> None:
         self._cache: Any = None
         self._output_shape: tuple[int, ...] | None = None
+        self.testing_phase = False      # True: the testing phase (Dropout off, BatchNorm's moving averages)
 
     @property
     def name(self) -> str:

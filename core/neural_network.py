@@ -39,6 +39,7 @@ class NeuralNetwork:
         self.data_layer = None
         self.loss_layer = None
         self._label_tensor: np.ndarray | None = None
+        self._testing = False
 
     def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         if self.data_layer is None:
@@ -50,14 +51,41 @@ class NeuralNetwork:
                             f"got {type(self.data_layer).__name__}")
         return fetch()
 
+    @property
+    def phase(self) -> bool:
+        """True in the testing phase, False in training; setting it sets every layer's ``testing_phase``."""
+        return self._testing
+
+    @phase.setter
+    def phase(self, testing: bool) -> None:
+        self._testing = bool(testing)
+        for layer in self.layers:
+            layer.testing_phase = self._testing
+
+    def _forward_layers(self, input_tensor: np.ndarray) -> np.ndarray:
+        output = input_tensor
+        for layer in self.layers:
+            output = layer.forward(output)
+        return output
+
+    def regularization_loss(self) -> float:
+        """The sum of ``norm(weights)`` of every trainable layer whose optimizer has a regularizer."""
+        total = 0.0
+        for layer in self.layers:
+            regularizer = getattr(getattr(layer, "optimizer", None), "regularizer", None)
+            if getattr(layer, "trainable", False) and regularizer is not None:
+                total += regularizer.norm(layer.weights)
+        return total
+
     def forward(self) -> float:
-        """Run one batch from ``data_layer`` through the layers and the loss; return the loss."""
+        """Run one batch from ``data_layer`` through the layers and the loss; return the loss, plus the
+        regularizers' norms of the trainable layers' weights."""
         if self.loss_layer is None:
             raise RuntimeError("NeuralNetwork.forward: loss_layer is not set")
         input_tensor, label_tensor = self._next_batch()
-        output = self.test(input_tensor)
+        output = self._forward_layers(input_tensor)
         self._label_tensor = label_tensor
-        return self.loss_layer.forward(output, label_tensor)
+        return self.loss_layer.forward(output, label_tensor) + self.regularization_loss()
 
     def backward(self) -> None:
         """Propagate the loss gradient of the last ``forward`` back through every layer."""
@@ -85,16 +113,15 @@ class NeuralNetwork:
             self.layers.append(layer)
 
     def train(self, iterations: int) -> None:
-        """Run ``iterations`` forward/backward passes, appending each loss to ``self.loss``."""
+        """In the training phase, run ``iterations`` forward/backward passes, appending each loss to ``self.loss``."""
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
             raise ValueError(f"NeuralNetwork.train: iterations must be an int >= 0, got {iterations!r}")
+        self.phase = False
         for _ in range(iterations):
             self.loss.append(self.forward())
             self.backward()
 
     def test(self, input_tensor: np.ndarray) -> np.ndarray:
-        """Return the last layer's output for ``input_tensor`` (no loss, no label)."""
-        output = input_tensor
-        for layer in self.layers:
-            output = layer.forward(output)
-        return output
+        """In the testing phase, return the last layer's output for ``input_tensor`` (no loss, no label)."""
+        self.phase = True
+        return self._forward_layers(input_tensor)

@@ -3,26 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._optimizer import check_rate, check_update_arguments
+from core._optimizer import Optimizer, check_rate
 
 __all__ = ["SgdWithMomentum"]
 
 
-class SgdWithMomentum:
+class SgdWithMomentum(Optimizer):
     """``v <- momentum_rate * v - learning_rate * g``; ``w <- w + v`` (v starts at 0).
 
     The velocity belongs to one tensor: a layer gives each of its tensors its own copy of the optimizer.
     """
 
     def __init__(self, learning_rate: float, momentum_rate: float) -> None:
-        self.learning_rate = check_rate("SgdWithMomentum", "learning_rate", learning_rate)
+        super().__init__(learning_rate)
         self.momentum_rate = check_rate("SgdWithMomentum", "momentum_rate", momentum_rate, upper=1.0)
         self.velocity: np.ndarray | float = 0.0
 
-    def calculate_update(self, weight_tensor: np.ndarray | float,
-                         gradient_tensor: np.ndarray | float) -> np.ndarray | float:
-        """Return the updated weights (a new array); the inputs are untouched."""
-        check_update_arguments("SgdWithMomentum", weight_tensor, gradient_tensor)
+    def _step(self, weight_tensor, gradient_tensor):
         self.velocity = self.momentum_rate * self.velocity - self.learning_rate * gradient_tensor
         return weight_tensor + self.velocity
 
