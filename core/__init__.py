@@ -27,5 +27,5 @@ from core.xavier import Xavier
 
 __all__ = ["Adam", "BatchNormalization", "Constant", "Conv", "CrossEntropyLoss", "DigitsData", "Dropout", "Flatten",
            "FullyConnected", "He", "IrisData", "L1Regularizer", "L1_Regularizer", "L2Regularizer", "L2_Regularizer",
-           "Layer", "LSTM", "NeuralNetwork", "Pooling", "ReLU", "RNN", "Sgd", "SgdWithMomentum", "Sigmoid", "SklearnData", "SoftMax",
-           "TanH", "UniformRandom", "Xavier", "one_hot"]
+           "Layer", "LSTM", "NeuralNetwork", "Pooling", "ReLU", "RNN", "Sgd", "SgdWithMomentum", "Sigmoid",
+           "SklearnData", "SoftMax", "TanH", "UniformRandom", "Xavier", "one_hot"]

@@ -82,6 +82,17 @@ def _fuzz_fully_connected(draw) -> tuple:
     return FullyConnected(n_in, n_out, draw(st.integers(0, 2**32 - 1))), draw(batches(n_in, 8))
 
 
+def _batch_norm(cls: type, channels: int, seed: int, testing: tuple[int, ...] | None = None):
+    """A BatchNormalization with gamma and beta away from 1 and 0; in the testing phase after one batch."""
+    layer = cls(channels)
+    rng = np.random.default_rng(seed)
+    layer.weights, layer.bias = 1 + rng.standard_normal(channels), rng.standard_normal(channels)
+    if testing is not None:
+        layer.forward(rng.standard_normal(testing) * 2 + 1)
+        layer.testing_phase = True
+    return layer
+
+
 def _fuzz_conv(draw) -> tuple:
     from core import Conv
 
@@ -106,7 +117,21 @@ def _fuzz_pooling(draw) -> tuple:
 def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable[[], GradcheckReport | FuzzResult]]]:
     """(label, check) pairs covering every layer and loss of ``core`` at several shapes, seeds fixed, and
     a search over sizes and inputs for each."""
-    from core import Conv, CrossEntropyLoss, Flatten, FullyConnected, Pooling, ReLU, Sigmoid, SoftMax, TanH
+    from core import (
+        LSTM,
+        RNN,
+        BatchNormalization,
+        Conv,
+        CrossEntropyLoss,
+        Dropout,
+        Flatten,
+        FullyConnected,
+        Pooling,
+        ReLU,
+        Sigmoid,
+        SoftMax,
+        TanH,
+    )
     from core.train import build_cnn, build_network
 
     kw = {"mode": mode, "seed": seed}
@@ -145,6 +170,17 @@ def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable
         ("Pooling 2x2, stride 1, all inputs tied at 0",
          lambda: check_layer(Pooling((1, 1), (2, 2)), np.zeros((2, 2, 4, 4)), **kw)),
         ("NeuralNetwork (digits CNN, Adam)", lambda: check_network(build_cnn(hidden=8, batch_size=4, seed=seed), **kw)),
+        ("BatchNormalization(3), (6, 3), training", lambda: check_layer(_batch_norm(BatchNormalization, 3, seed),
+                                                                        (6, 3), **kw)),
+        ("BatchNormalization(3), (6, 3), testing",
+         lambda: check_layer(_batch_norm(BatchNormalization, 3, seed, testing=(6, 3)), (6, 3), **kw)),
+        ("BatchNormalization(2), (3, 2, 4, 3), training",
+         lambda: check_layer(_batch_norm(BatchNormalization, 2, seed), (3, 2, 4, 3), **kw)),
+        ("BatchNormalization(2), (3, 2, 4, 3), testing",
+         lambda: check_layer(_batch_norm(BatchNormalization, 2, seed, testing=(3, 2, 4, 3)), (3, 2, 4, 3), **kw)),
+        ("Dropout(0.6), reseed 0", lambda: check_layer(Dropout(0.6), (5, 4), reseed=0, **kw)),
+        ("RNN(3, 4, 2), 6 steps, memorize=False", lambda: check_layer(RNN(3, 4, 2, rng), (6, 3), **kw)),
+        ("LSTM(3, 4, 2), 6 steps, memorize=False", lambda: check_layer(LSTM(3, 4, 2, rng), (6, 3), **kw)),
         ("fuzz FullyConnected, sizes 1-6, batch 1-8", lambda: fuzz_layer(_fuzz_fully_connected, **fuzz)),
         ("fuzz ReLU, (1-8, 5)", lambda: fuzz_layer(layer_builder(ReLU, 5, 8), **fuzz)),
         ("fuzz SoftMax, (1-8, 4)", lambda: fuzz_layer(layer_builder(SoftMax, 4, 8), **fuzz)),
