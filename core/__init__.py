@@ -4,7 +4,7 @@ from core.batch_normalization import BatchNormalization
 from core.constant import Constant
 from core.conv import Conv
 from core.cross_entropy_loss import CrossEntropyLoss
-from core.datasets import DigitsData, IrisData, SklearnData, one_hot
+from core.datasets import DigitsData, IrisData, RunningSumSigns, SklearnData, one_hot
 from core.dropout import Dropout
 from core.flatten import Flatten
 from core.fully_connected import FullyConnected
@@ -27,5 +27,5 @@ from core.xavier import Xavier
 
 __all__ = ["Adam", "BatchNormalization", "Constant", "Conv", "CrossEntropyLoss", "DigitsData", "Dropout", "Flatten",
            "FullyConnected", "He", "IrisData", "L1Regularizer", "L1_Regularizer", "L2Regularizer", "L2_Regularizer",
-           "Layer", "LSTM", "NeuralNetwork", "Pooling", "ReLU", "RNN", "Sgd", "SgdWithMomentum", "Sigmoid",
-           "SklearnData", "SoftMax", "TanH", "UniformRandom", "Xavier", "one_hot"]
+           "Layer", "LSTM", "NeuralNetwork", "Pooling", "ReLU", "RNN", "RunningSumSigns", "Sgd", "SgdWithMomentum",
+           "Sigmoid", "SklearnData", "SoftMax", "TanH", "UniformRandom", "Xavier", "one_hot"]

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["SklearnData", "IrisData", "DigitsData", "one_hot"]
+__all__ = ["SklearnData", "IrisData", "DigitsData", "RunningSumSigns", "one_hot"]
 
 
 def one_hot(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
@@ -88,3 +88,40 @@ class DigitsData(SklearnData):
         from sklearn.datasets import load_digits
 
         super().__init__(load_digits, batch_size, rng, (1, 8, 8) if images else None)
+
+
+class RunningSumSigns:
+    """A sequence task: one sequence ``(length, 1)`` of standard normal steps per batch; the label at each step
+    is the sign of the running sum so far, one-hot ``(length, 2)`` (class 1: sum >= 0). Solving it needs
+    memory, so it is a task for a recurrent layer (the batch axis is time).
+
+    Parameters
+    ----------
+    length : int
+    rng : numpy.random.Generator or int or None
+    test_sequences : int
+        How many fixed sequences ``get_test_set`` returns (drawn once, never served by ``forward``'s stream).
+    """
+
+    def __init__(self, length: int = 20, rng: np.random.Generator | int | None = None,
+                 test_sequences: int = 100) -> None:
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise ValueError(f"RunningSumSigns: length must be an int >= 1, got {length!r}")
+        self.length = int(length)
+        self._rng = np.random.default_rng(rng)
+        test_rng = np.random.default_rng(self._rng.integers(2**63))
+        self._test = [self._sequence(test_rng) for _ in range(test_sequences)]
+
+    def _sequence(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.standard_normal((self.length, 1))
+        return x, one_hot((np.cumsum(x[:, 0]) >= 0).astype(int), 2)
+
+    def forward(self) -> tuple[np.ndarray, np.ndarray]:
+        """A new sequence and its labels."""
+        return self._sequence(self._rng)
+
+    next = forward
+
+    def get_test_set(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Fixed (sequence, labels) pairs."""
+        return list(self._test)

@@ -12,17 +12,20 @@ from core.adam import Adam
 from core.constant import Constant
 from core.conv import Conv
 from core.cross_entropy_loss import CrossEntropyLoss
-from core.datasets import DigitsData, IrisData, SklearnData
+from core.datasets import DigitsData, IrisData, RunningSumSigns, SklearnData
 from core.flatten import Flatten
 from core.fully_connected import FullyConnected
 from core.he import He
+from core.lstm import LSTM
 from core.neural_network import NeuralNetwork
 from core.pooling import Pooling
 from core.relu import ReLU
 from core.sgd import Sgd
 from core.softmax import SoftMax
+from core.xavier import Xavier
 
-__all__ = ["build_network", "build_cnn", "accuracy", "main", "DEFAULTS", "CNN_DEFAULTS"]
+__all__ = ["build_network", "build_cnn", "build_lstm", "accuracy", "sequence_accuracy", "main", "DEFAULTS",
+           "CNN_DEFAULTS", "LSTM_DEFAULTS"]
 
 # the CNN on digits: batch size, iterations, Adam's learning rate, hidden width
 CNN_DEFAULTS = {"batch_size": 32, "iterations": 2000, "learning_rate": 2e-3, "hidden": 64}
@@ -74,6 +77,32 @@ def build_cnn(*, hidden: int | None = None, batch_size: int | None = None, learn
     return net
 
 
+# the LSTM on running-sum signs: sequence length, iterations (one sequence each), Adam's learning rate, hidden width
+LSTM_DEFAULTS = {"length": 20, "iterations": 3000, "learning_rate": 1e-2, "hidden": 8}
+
+
+def build_lstm(*, hidden: int | None = None, learning_rate: float | None = None, seed: int | None = 0,
+               **_: object) -> NeuralNetwork:
+    """LSTM(1, hidden, hidden) -> FullyConnected(hidden, 2) -> SoftMax on :class:`RunningSumSigns`, with Adam."""
+    d = LSTM_DEFAULTS
+    rng = np.random.default_rng(seed)
+    hidden = d["hidden"] if hidden is None else hidden
+    net = NeuralNetwork(Adam(d["learning_rate"] if learning_rate is None else learning_rate), Xavier(rng),
+                        Constant(0.0))
+    net.data_layer = RunningSumSigns(d["length"], rng)
+    net.loss_layer = CrossEntropyLoss()
+    net.append_layer(LSTM(1, hidden, hidden, rng))
+    net.append_layer(FullyConnected(hidden, 2, rng))
+    net.append_layer(SoftMax())
+    return net
+
+
+def sequence_accuracy(net: NeuralNetwork) -> float:
+    """The fraction of time steps of the data layer's test sequences classified correctly."""
+    pairs = net.data_layer.get_test_set()
+    return float(np.mean([np.mean(net.test(x).argmax(axis=1) == y.argmax(axis=1)) for x, y in pairs]))
+
+
 def accuracy(net: NeuralNetwork, data: SklearnData | None = None) -> float:
     """Fraction of the test set (of ``data``, default the network's data layer) classified correctly."""
     x, y = (data or net.data_layer).get_test_set()
@@ -98,10 +127,11 @@ def _save_plot(losses: Sequence[float], path: str, title: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
-    parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="iris")
-    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+    parser.add_argument("--dataset", choices=sorted(DEFAULTS) + ["running-sum"], default="iris",
+                        help="running-sum: the sign of a running sum at every step of a sequence (model lstm)")
+    parser.add_argument("--model", choices=["mlp", "cnn", "lstm"], default="mlp",
                         help="mlp: FC-ReLU-FC-SoftMax with SGD; cnn (digits only): Conv-ReLU-Pooling-Flatten-FC-ReLU-"
-                             "FC-SoftMax with Adam")
+                             "FC-SoftMax with Adam; lstm (running-sum only): LSTM-FC-SoftMax with Adam")
     parser.add_argument("--iterations", type=int, help="default: 4000 (iris), 3000 (digits), 2000 (cnn)")
     parser.add_argument("--lr", type=float, help="learning rate; default: 1e-3 (iris), 5e-3 (digits), 2e-3 (cnn, Adam)")
     parser.add_argument("--batch-size", type=int)
@@ -111,12 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.model == "cnn" and args.dataset != "digits":
         parser.error("--model cnn needs --dataset digits (iris has no images)")
-    default_iterations = CNN_DEFAULTS["iterations"] if args.model == "cnn" else DEFAULTS[args.dataset][5]
+    if (args.model == "lstm") != (args.dataset == "running-sum"):
+        parser.error("--model lstm goes with --dataset running-sum, and only with it")
+    default_iterations = {"cnn": CNN_DEFAULTS["iterations"], "lstm": LSTM_DEFAULTS["iterations"]}.get(
+        args.model) or DEFAULTS[args.dataset][5]
     iterations = default_iterations if args.iterations is None else args.iterations
     if iterations < 1:
         parser.error(f"--iterations must be >= 1, got {iterations}")
 
-    build = build_cnn if args.model == "cnn" else lambda **kw: build_network(args.dataset, **kw)
+    build = {"cnn": build_cnn, "lstm": build_lstm}.get(args.model) or \
+        (lambda **kw: build_network(args.dataset, **kw))
     net = build(hidden=args.hidden, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
     print(f"{args.dataset}: {[repr(layer) for layer in net.layers]}, {net.optimizer!r}, {iterations} iterations")
     start = time.perf_counter()
@@ -125,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         net.train(min(report_every, iterations - len(net.loss)))
         print(f"  iteration {len(net.loss):6d}  mean loss {np.mean(net.loss[-report_every:]):10.4f}")
     elapsed = time.perf_counter() - start
-    print(f"test accuracy {accuracy(net):.4f}  ({elapsed:.2f} s)")
+    score = sequence_accuracy(net) if args.model == "lstm" else accuracy(net)
+    print(f"test accuracy {score:.4f}  ({elapsed:.2f} s)")
     if args.plot:
         _save_plot(net.loss, args.plot, f"{args.dataset}, seed {args.seed}")
         print(f"loss curve saved to {args.plot}")

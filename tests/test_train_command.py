@@ -39,3 +39,20 @@ def test_cnn_command_shows_progress_and_refuses_iris(capsys):
     assert "Conv((1, 1), (1, 3, 3), 8)" in out and "iteration     20" in out and "test accuracy" in out
     with pytest.raises(SystemExit):
         main(["--dataset", "iris", "--model", "cnn"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lstm_learns_the_sign_of_a_running_sum(seed):
+    """Per-step accuracy on 100 fixed sequences of 20 steps; the memoryless guess sign(x_t) gets 0.63."""
+    from core.train import LSTM_DEFAULTS, build_lstm, sequence_accuracy
+
+    net = build_lstm(seed=seed)
+    net.train(LSTM_DEFAULTS["iterations"])
+    assert sequence_accuracy(net) >= 0.95
+
+
+def test_lstm_command_and_its_pairing_with_the_data_set(capsys):
+    assert main(["--dataset", "running-sum", "--model", "lstm", "--iterations", "10"]) == 0
+    assert "LSTM(1, 8, 8)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--dataset", "running-sum"])
