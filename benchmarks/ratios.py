@@ -9,7 +9,7 @@ import json
 import sys
 from collections import defaultdict
 
-BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col")
+BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col")  # the baseline contender of each group
 
 
 def _contender(bench: dict) -> str:
