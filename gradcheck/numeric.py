@@ -31,8 +31,8 @@ TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding + (s
                   " kink within the step: half the gap between the one-sided slopes at h/2)")
 
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
-# and their magnitudes (for the rounding estimate), both float64.
-Readout = Callable[[], tuple[np.ndarray, np.ndarray]]
+# and, when called with True, their magnitudes (for the rounding estimate; None otherwise), float64.
+Readout = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 
 @dataclass
@@ -97,66 +97,125 @@ class Estimates:
     one_sided: np.ndarray   # bool: taken from one side only (the other is outside forward's domain)
 
 
-def _read(readout: Readout, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    values, scale = readout()
-    if rows is None:
-        return np.atleast_1d(values.sum()), np.atleast_1d(scale.sum())
-    return values[rows], scale[rows]
+def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
+    """The readout's values: the rows of ``rows``, or their total (the magnitudes are taken at the base only)."""
+    values, _ = readout(False)
+    return values.sum() if rows is None else values[rows]
 
 
 def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
-                       step: float, machine_eps: float) -> Estimates:
-    """Evaluate every probe at its four steps (``tensor`` perturbed in place, always restored).
+                       step: float, machine_eps: float,
+                       settle: tuple[float, float, int] | None = None) -> Estimates:
+    """Evaluate every probe at its steps (``tensor`` perturbed in place, always restored).
 
     ``analytic`` is the analytic gradient of the whole tensor, flat; for a probe that sums the readout the
     analytic value is its dot product with the displacement actually taken. Where forward raises a domain
     error or returns NaN/inf on one side only (the edge of its domain: a probability at 0), the other side's
     one-sided slopes give the estimate, extrapolated as ``2 R(h/2) - R(h)``; where neither side works, or the
     one-sided slopes do not settle, the estimate is skipped with the reason.
+
+    ``settle = (rtol, atol, terms)`` takes ``+-h`` first and adds ``+-h/2`` only to the probes whose first look
+    is not conclusive: a probe is settled at ``+-h`` when, for each of its estimates, the analytic value is
+    within the floor of the tolerance (``atol + rtol*|numeric| + 8*rounding``) of ``D(h)`` and the one-sided
+    slopes at ``h`` agree within it too. Then the function is linear over the step to within the noise, no
+    truncation allowance is needed, and the four-step rule would pass it as well; everything else (a failure,
+    curvature, a kink, the edge of the domain) gets the full four steps. Without ``settle``: four steps always.
     """
     n = sum(p.estimates for p in probes)
     f, t = np.full((4, n), np.nan), np.full((4, n), np.nan)
-    base, scale, a = np.full(n, np.nan), np.zeros(n), np.zeros(n)
+    base, scale = np.full(n, np.nan), np.zeros(n)
+    displaced = np.zeros((4, sum(len(p.flat) for p in probes)))
     reasons: dict[int, str] = {}
-    base_values, base_scale = readout()
-    start = 0
+    base_values, base_scale = readout(True)
+    flat_view = tensor.reshape(-1) if tensor.flags.c_contiguous else None
+    layout = []                                     # per probe: (estimates slice, elements slice, where, nominal)
+    start = first = 0
     for probe in probes:
-        out = slice(start, start + probe.estimates)
-        start += probe.estimates
-        where = np.unravel_index(probe.flat, tensor.shape)
-        orig = tensor[where].copy()
-        nominal = step * probe.direction * np.maximum(np.abs(orig), 1.0)
+        out, elems = slice(start, start + probe.estimates), slice(first, first + len(probe.flat))
+        start, first = out.stop, elems.stop
+        if flat_view is None:
+            where = np.unravel_index(probe.flat, tensor.shape)
+        else:                                       # a plain int indexes fastest
+            where = int(probe.flat[0]) if len(probe.flat) == 1 else probe.flat
+        target = flat_view if flat_view is not None else tensor
+        nominal = step * probe.direction * np.maximum(np.abs(target[where]), 1.0)
+        if isinstance(where, int):
+            nominal = float(nominal[0])
+        layout.append((out, elems, where, nominal))
         if probe.rows is None:
             base[out], scale[out] = base_values.sum(), base_scale.sum()
         else:
             base[out], scale[out] = base_values[probe.rows], base_scale[probe.rows]
-        displaced = np.zeros((4, len(orig)))
-        try:
-            for k, (sign, frac) in enumerate(_STEPS):
-                tensor[where] = orig + sign * frac * nominal
-                displaced[k] = tensor[where].astype(np.float64) - orig      # the step actually taken
-                try:
-                    f[k, out], s = _read(readout, probe.rows)
-                except DOMAIN_ERRORS as exc:
-                    reasons.update({i: f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
-                                    for i in range(out.start, out.stop)})
-                    continue
-                scale[out] = np.maximum(scale[out], np.where(np.isfinite(s), s, 0.0))
-        finally:
-            tensor[where] = orig
+        if not (probe.rows is not None or len(probe.flat) == 1):
+            t[:, out] = (np.array([s * fr for s, fr in _STEPS]) * step)[:, None]   # along the direction
+
+    def evaluate(indices: Sequence[int], steps: Sequence[int]) -> None:
+        target = flat_view if flat_view is not None else tensor
+        for i in indices:
+            probe, (out, elems, where, nominal) = probes[i], layout[i]
+            orig = np.copy(target[where])
+            try:
+                for k in steps:
+                    sign, frac = _STEPS[k]
+                    target[where] = orig + sign * frac * nominal
+                    taken = np.float64(target[where]) - orig                 # the step actually taken
+                    displaced[k, elems] = taken
+                    if probe.rows is not None or len(probe.flat) == 1:
+                        t[k, out] = taken                                     # divide by its own step
+                    try:
+                        f[k, out] = _read(readout, probe.rows)
+                    except DOMAIN_ERRORS as exc:
+                        reasons.update({j: f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
+                                        for j in range(out.start, out.stop)})
+            finally:
+                target[where] = orig
+
+    everything = range(len(probes))
+    evaluate(everything, (0, 1))
+    a = _analytic_along(probes, layout, analytic, displaced, t, 0, 1)
+    if settle is None:
+        refine = list(everything)
+    else:
+        ok = _settled_estimates(f, t, base, scale, a, machine_eps, settle)
+        refine = [i for i in everything if not ok[layout[i][0]].all()]
+        done = np.ones(len(probes), dtype=bool)
+        done[refine] = False
+        for i in np.flatnonzero(done):          # the h step stands for the h/2 one too
+            out, elems = layout[i][0], layout[i][1]
+            f[2:, out], t[2:, out], displaced[2:, elems] = f[:2, out], t[:2, out], displaced[:2, elems]
+    evaluate(refine, (2, 3))
+    a = _analytic_along(probes, layout, analytic, displaced, t, 2, 3)
+    return _estimates(f, t, base, scale, a, reasons, machine_eps)
+
+
+def _analytic_along(probes, layout, analytic, displaced, t, plus: int, minus: int) -> np.ndarray:
+    """The analytic value of each estimate: the element's own, or the dot product with a direction's span."""
+    a = np.zeros(t.shape[1])
+    for probe, (out, elems, _, _) in zip(probes, layout):
         values = analytic[probe.flat]
-        if probe.rows is not None or len(orig) == 1:
-            t[:, out] = displaced                           # per element: divide by its own step
+        if probe.rows is not None or len(probe.flat) == 1:
             a[out] = values
         else:
-            t[:, out] = (np.array([s * fr for s, fr in _STEPS]) * step)[:, None]   # along the direction
-            span = displaced[2] - displaced[3]
-            a[out] = values @ span / (t[2, out] - t[3, out])
-    return _estimates(f, t, base, scale, a, reasons, machine_eps)
+            a[out] = values @ (displaced[plus, elems] - displaced[minus, elems]) / (t[plus, out] - t[minus, out])
+    return a
+
+
+def _settled_estimates(f, t, base, scale, a, machine_eps, settle) -> np.ndarray:
+    """Per estimate: the +-h look alone is conclusive (see :func:`finite_differences`)."""
+    rtol, atol, terms = settle
+    with np.errstate(all="ignore"):
+        fp, fm, tp, tm = f[0], f[1], t[0], t[1]
+        d = (fp - fm) / (tp - tm)
+        right, left = (fp - base) / tp, (base - fm) / -tm
+        scale = np.maximum(scale, np.fmax(np.abs(fp), np.abs(fm)))
+        rounding = machine_eps * (scale + np.abs(base)) / np.minimum(np.abs(tp), np.abs(tm))
+        floor = atol + rtol * np.abs(d) + SAFETY * rounding / np.sqrt(terms)
+        return (np.abs(a - d) <= floor) & (np.abs(right - left) <= floor)
 
 
 def _estimates(f: np.ndarray, t: np.ndarray, base: np.ndarray, scale: np.ndarray, a: np.ndarray,
                reasons: dict[int, str], machine_eps: float) -> Estimates:
+    """Central and one-sided slopes, rounding, and which estimates are one-sided or skipped."""
     with np.errstate(all="ignore"):
         ok = np.isfinite(f)
         plus, minus = ok[0] & ok[2], ok[1] & ok[3]
@@ -173,6 +232,8 @@ def _estimates(f: np.ndarray, t: np.ndarray, base: np.ndarray, scale: np.ndarray
         numeric = np.where(both, (fp2 - fm2) / (tp2 - tm2), 2 * side - side_h)
         coarse = np.where(both, (fp1 - fm1) / (tp1 - tm1), side)
         half = np.where(both, np.minimum(np.abs(tp2), np.abs(tm2)), np.where(plus, np.abs(tp2), np.abs(tm2)))
+        # the terms' magnitude at the base, or the values reached within the step when larger (w^2 at w = 0)
+        scale = np.maximum(scale, np.nanmax(np.where(ok, np.abs(f), 0.0), axis=0))
         rounding = machine_eps * (scale + np.abs(base)) / half
         one_sided = ~both & (plus | minus)
         unsettled = one_sided & ~(np.abs(side_h - side) <= 0.01 * np.abs(numeric) + SAFETY * rounding)

@@ -47,7 +47,7 @@ def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, probl
     return arr.astype(np.float64, copy=True)
 
 
-def _scalar(value: object) -> tuple[np.ndarray, np.ndarray]:
+def _scalar(value: object, magnitudes: bool = True) -> tuple[np.ndarray, np.ndarray]:
     v = float(np.asarray(value, dtype=np.float64).sum())
     return np.array([v]), np.array([abs(v)])
 
@@ -138,13 +138,15 @@ class Target:
         return True
 
 
-def _readout(y: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row values and magnitudes of ``sum(y * error)``."""
+def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row values of ``sum(y * error)``, and with ``magnitudes`` the per-row sums of ``|y * error|``."""
     if y.shape != error.shape:
         raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
                            f"but {error.shape} before")
-    terms = (y * error).reshape(len(y), -1) if y.ndim else (y * error).reshape(1, 1)
-    return terms.sum(axis=1), np.abs(terms).sum(axis=1)
+    rows = len(y) if y.ndim else 1
+    y2, e2 = y.reshape(rows, -1), error.reshape(rows, -1)
+    values = np.einsum("ij,ij->i", y2, e2)          # one pass, no temporary
+    return values, (np.abs(y2 * e2).sum(axis=1) if magnitudes else None)
 
 
 class LayerTarget(Target):
@@ -162,6 +164,8 @@ class LayerTarget(Target):
         self._hook = before_forward or (lambda: None)
         self._rng = rng
         self.error: np.ndarray | None = None
+        self.copy_input = True      # until forward is seen not to write into its input
+        self._writes_input = False
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._hook()
@@ -175,7 +179,8 @@ class LayerTarget(Target):
 
     def readout(self) -> Readout:
         x = self.inputs["input"]
-        return lambda: _readout(self._forward(x.copy()), self.error)
+        return lambda magnitudes=True: _readout(self._forward(x.copy() if self.copy_input else x), self.error,
+                                                magnitudes)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         x = self.inputs["input"]
@@ -183,6 +188,9 @@ class LayerTarget(Target):
         self._forward(x_in)
         if not np.array_equal(x_in, x, equal_nan=True):
             problems.append(_changed("forward writes into its input array", x, x_in))
+            self._writes_input = True
+        # once forward is seen to leave its input alone, the numeric pass hands it our own array, uncopied
+        self.copy_input = self._writes_input
         grad = self.layer.backward(e_in)
         if not np.array_equal(e_in, self.error, equal_nan=True):
             problems.append(_changed("backward writes into the error_tensor it is given", self.error, e_in))
@@ -221,7 +229,8 @@ class LossTarget(Target):
         return np.asarray(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()))
 
     def readout(self) -> Readout:
-        return lambda: _scalar(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()))
+        return lambda magnitudes=True: _scalar(self.loss.forward(self.inputs["prediction"].copy(),
+                                                                 self.target_label.copy()))
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         p, y = self.inputs["prediction"], self.target_label
@@ -295,7 +304,7 @@ class NetworkTarget(Target):
         return np.asarray(self.network.forward())
 
     def readout(self) -> Readout:
-        return lambda: _scalar(self.network.forward())
+        return lambda magnitudes=True: _scalar(self.network.forward())
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         self.network.forward()
@@ -337,7 +346,8 @@ class FunctionTarget(Target):
         return y
 
     def readout(self) -> Readout:
-        return lambda: _readout(self._call([v.copy() for v in self.inputs.values()])[0], self.error)
+        return lambda magnitudes=True: _readout(self._call([v.copy() for v in self.inputs.values()])[0], self.error,
+                                                magnitudes)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         copies = [v.copy() for v in self.inputs.values()]

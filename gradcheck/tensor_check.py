@@ -67,7 +67,7 @@ def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, pro
     one side or both) are tried again one by one, so only the elements that really cannot move are skipped."""
     if not probes:
         return
-    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=(s.rtol, s.atol, 1))
     flat = _probe_flat(probes)
     retry = sorted(set(e.skipped) | set(np.flatnonzero(e.one_sided).tolist())) if len(probes) < len(flat) else []
     for k in retry:
@@ -132,7 +132,7 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
     n = tensor.size
     count = min(n, max(8, int(np.ceil(2 * n ** (1 / 3)))))
     probes = direction_probes(n, count, rng)
-    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=(0.0, s.atol, terms))
     v = judge(e, 0.0, s.atol, terms)
     unsure = [probes[k] for k in range(count) if v.failed[k] or v.kink[k] or not v.checked[k]]
     recheck = np.sort(_probe_flat(unsure))

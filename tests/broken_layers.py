@@ -591,6 +591,19 @@ FUZZ = {
 
 # name -> (factory, input shape or array): correct layers the checker once raised false alarms on, or could
 # not check
+class Square(Layer):
+    """x^2 elementwise: near 0 its values within the step dwarf the value at the point (rounding must see them)."""
+
+    def forward(self, input_tensor):
+        x = self._check_tensor(input_tensor)
+        self._remember(x, x.shape)
+        return x * x
+
+    def backward(self, error_tensor):
+        x, e = self._recall(error_tensor)
+        return 2.0 * x * e
+
+
 def _pooling_on_zeros():
     from core import Pooling
 
@@ -598,6 +611,7 @@ def _pooling_on_zeros():
 
 
 CORRECT = {
+    "square at 1e-52 (rounding from the values within the step)": (Square, np.array([[1e-52, 0.5], [-1e-30, 2.0]])),
     "max pooling, overlapping windows, every input tied at 0": (_pooling_on_zeros, np.zeros((2, 1, 4, 4))),
     "plain layer, gradient set in backward": (lambda: GradientSetInBackward(factor=1.0), (5, 4)),
     "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(factor=1.0), (5, 4)),
