@@ -35,6 +35,8 @@ class TensorCheck:
     kinks: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     one_sided: int = 0              # elements at the edge of forward's domain, checked from one side
+    evaluations: int = 0            # forward evaluations of the numeric pass for this tensor
+    seconds: float = 0.0            # wall time of the numeric pass for this tensor
     hint: str | None = None
     note: str | None = None
 
@@ -129,12 +131,12 @@ def format_report(report: GradcheckReport) -> str:
     lines = [f"gradcheck {report.target}: {status}  (mode {report.mode}, seed {report.seed}, "
              f"step {report.step:.2g} x max(|value|, 1), rtol {report.rtol:g}, atol {report.atol:g})"]
     header = f"  {'tensor':<24} {'shape':<14} {'method':<10} {'checked':>7} {'failed':>6} {'kinks':>5} " \
-             f"{'skipped':>7} {'max abs err':>11} {'max rel err':>11}"
+             f"{'skipped':>7} {'max abs err':>11} {'max rel err':>11} {'forwards':>8} {'seconds':>7}"
     lines.append(header)
     for t in report.tensors:
         lines.append(f"  {t.name:<24} {str(t.shape):<14} {t.method:<10} {t.checked:>7} {t.failed:>6} {t.kinks:>5} "
-                     f"{sum(t.skipped.values()):>7} {t.max_abs_error:>11.3g} {t.max_rel_error:>11.3g}"
-                     f"  {'ok' if t.ok else 'FAIL'}")
+                     f"{sum(t.skipped.values()):>7} {t.max_abs_error:>11.3g} {t.max_rel_error:>11.3g} "
+                     f"{t.evaluations:>8} {t.seconds:>7.3f}  {'ok' if t.ok else 'FAIL'}")
     for t in report.tensors:
         if t.note:
             lines.append(f"  note on {t.name}: {t.note}")

@@ -1,6 +1,7 @@
 """Checking one gradient tensor: the full and the fast comparison, tied groups, the stale-cache re-check."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -156,6 +157,13 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
     ``probes`` are those of the full check (None: one element at a time, built only when needed)."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
+    start, calls = time.perf_counter(), [0]
+    counted = readout
+
+    def readout(magnitudes: bool = True):
+        calls[0] += 1
+        return counted(magnitudes)
+
     a = analytic.ravel()
     out, note = _Elements(tensor.size), None
     if s.mode == "fast":
@@ -165,7 +173,9 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         _elementwise(tensor, a, readout, element_probes(tensor.size) if probes is None else probes, s, out, features)
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out)
-    return _summarise(name, tensor, a, out, method, checked, note, batch)
+    check = _summarise(name, tensor, a, out, method, checked, note, batch)
+    check.evaluations, check.seconds = calls[0], time.perf_counter() - start
+    return check
 
 
 def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, method: str, checked: int,

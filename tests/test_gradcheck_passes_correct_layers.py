@@ -83,22 +83,39 @@ def test_float32_weights_are_promoted_and_say_so():
     assert layer.weights.dtype == np.float32
 
 
-def test_full_mode_counts_forward_calls_per_feature_column_not_per_element():
+def _counting(cls):
     calls = []
 
-    class Counting(ReLU):
+    class Counting(cls):
         def forward(self, input_tensor):
             calls.append(1)
             return super().forward(input_tensor)
+    return Counting, calls
 
-    check_layer(Counting(), (64, 5))
-    # 4 evaluations per column, 2 per bit of the batch index to prove the rows independent (6 bits for 64),
-    # and a fixed number for the set-up checks (determinism, hygiene, the analytic passes)
-    assert len(calls) <= 4 * 5 + 2 * 6 + 10
+
+def test_full_mode_counts_forward_calls_per_feature_column_not_per_element():
+    counting, calls = _counting(ReLU)
+    report = check_layer(counting(), (64, 5))
+    # a piecewise-linear layer away from its kinks settles at +-h: 2 evaluations per column (+1 at the base),
+    # 2 per bit of the batch index to prove the rows independent (6 bits for 64), and a fixed number for the
+    # set-up checks (determinism, hygiene, the analytic passes)
+    assert report.tensors[0].evaluations == 2 * 5 + 1
+    assert len(calls) <= 2 * 5 + 1 + 2 * 6 + 12
     calls.clear()
-    check_layer(Counting(), (64, 50), mode="fast")
-    # 4 evaluations per direction: 2 * 3200^(1/3) ~ 30 directions, not 3200 elements or 50 columns
-    assert len(calls) <= 4 * 30 + 2 * 6 + 10
+    check_layer(counting(), (64, 50), mode="fast")
+    # 2 evaluations per direction: 2 * 3200^(1/3) ~ 30 directions, not 3200 elements or 50 columns
+    assert len(calls) <= 2 * 30 + 1 + 2 * 6 + 12
+
+
+def test_full_mode_needs_at_most_two_and_a_half_forwards_per_group():
+    """+-h settles an affine layer; +-h/2 is added only where the first look is not conclusive."""
+    counting, calls = _counting(FullyConnected)
+    report = check_layer(counting(16, 8, 0), (8, 16))
+    groups = 16 + 17 * 8                     # input columns (rows independent) + weight elements
+    assert sum(t.evaluations for t in report.tensors) <= 2.5 * groups
+    assert report.ok
+    smooth, calls = _counting(SoftMax)       # curvature: the h/2 step is needed, and taken
+    assert check_layer(smooth(), (4, 6)).tensors[0].evaluations == 4 * 6 + 1
 
 
 def test_wrong_mode_and_inputs():
