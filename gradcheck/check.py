@@ -7,6 +7,7 @@ after it) -> the analytic pass with its hygiene checks -> numeric differences pe
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -15,6 +16,7 @@ import numpy as np
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS
 from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
+from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
 from gradcheck.targets import (
@@ -109,8 +111,23 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
                                    "'analytic lies between the one-sided slopes' is certified")
 
 
+def _fast_directions(size: int) -> int:
+    return min(size, max(8, int(np.ceil(2 * size ** (1 / 3)))))
+
+
+def _progress(report: GradcheckReport, probes: dict, params: list, seconds_per_forward: float,
+              enabled: bool | None) -> Progress:
+    """The expected cost: 2 forwards per group when +-h settles it, 4 when not; 2.5 is the estimate."""
+    groups = sum(len(p) for p, _, _ in probes.values()) + sum(p.live.size for p in params)
+    sizes = [sum(len(pr.flat) for pr in plist) for plist, _, _ in probes.values()] + [p.live.size for p in params]
+    fast = sum(3 * _fast_directions(n) for n in sizes)
+    return Progress(report.target, sum(sizes), len(sizes), 2.5 * groups if report.mode == "full" else fast, fast,
+                    seconds_per_forward, report.mode, enabled)
+
+
 def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, mode: str | None,
-         step: float | None, rtol: float | None, atol: float, parameters: Sequence[str] | None) -> GradcheckReport:
+         step: float | None, rtol: float | None, atol: float, parameters: Sequence[str] | None,
+         progress: bool | None = None) -> GradcheckReport:
     mode = report.mode
     with held(target.held) as state:
         if isinstance(target, NetworkTarget):
@@ -119,7 +136,9 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
         _usable_other_point(target, report)
         checkpoint.restore()
         problem = _determinism(target, state)
+        timer = time.perf_counter()
         out = target.output()
+        seconds_per_forward = time.perf_counter() - timer
         s, precision_warnings = settings_for(mode, step, rtol, atol, out)
         report.step, report.rtol, report.atol = s.step, s.rtol, s.atol
         report.warnings.extend(precision_warnings)
@@ -135,16 +154,22 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
                                    "backward): there is nothing to check")
         grads = analytic_pass(target, params, report.problems)
         probes = {name: target.input_probes(name, rng) for name in target.inputs}
+        meter = _progress(report, probes, params, seconds_per_forward, progress)
 
         def compare_at(point: dict[str, np.ndarray]) -> list[TensorCheck | None]:
             with target.at(point):
-                readout = target.readout()
+                plain = target.readout()
+
+                def readout(magnitudes: bool = True):
+                    meter.tick()
+                    return plain(magnitudes)
                 checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch,
                                        out.size) for name, arr in target.inputs.items()]
                 return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None, s,
                                               rng, target.batch, out.size) for p in params]
 
         _finish(report, state, compare_at({}))
+        meter.finish()
         if any(t.failed for t in report.tensors) and target.other_point():
             mark_stale(report, lambda: compare_at(target.other_point()))
     return report
@@ -194,7 +219,7 @@ def _input_names(forward: Callable, count: int) -> list[str]:
 def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = None, rtol: float | None = None,
                 atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | None = None,
                 reseed: int | None = None, before_forward: Callable[[], None] | None = None,
-                eps: float | None = None) -> GradcheckReport:
+                eps: float | None = None, progress: bool | None = None) -> GradcheckReport:
     """Check ``layer.backward`` and its parameter gradients against finite differences of ``layer.forward``.
 
     Parameters
@@ -225,6 +250,9 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
         Called before every forward (after ``reseed``).
     eps : float, optional
         Deprecated alias of ``step``.
+    progress : bool, optional
+        Show the expected cost and then progress on stderr: None (default) when stderr is a terminal and the
+        check should take more than about 2 s; True always; False never.
 
     Returns
     -------
@@ -237,12 +265,13 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
     x = input_array(inputs, rng)
     target = LayerTarget(layer, x, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress)
 
 
 def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, step: float | None = None,
                rtol: float | None = None, atol: float = 0.0, seed: int = 0,
-               parameters: Sequence[str] | None = None, eps: float | None = None) -> GradcheckReport:
+               parameters: Sequence[str] | None = None, eps: float | None = None,
+               progress: bool | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
 
     ``prediction`` is an array or a shape (random probability rows are drawn); ``label`` defaults to
@@ -253,12 +282,12 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
     y = one_hot_like(p.shape, rng) if label is None else as_float64(label, "label")
     target = LossTarget(loss_layer, p, y, rng)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress)
 
 
 def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str | None = None,
                   step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
-                  eps: float | None = None) -> GradcheckReport:
+                  eps: float | None = None, progress: bool | None = None) -> GradcheckReport:
     """Check the gradient of the network's loss w.r.t. every trainable layer's parameters.
 
     The loss is taken on one batch: ``batch=(input, label)`` if given, otherwise the batch
@@ -272,12 +301,12 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
         tuple(np.array(b, copy=True) for b in batch)
     target = NetworkTarget(network, data)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=None)
+                rtol=rtol, atol=atol, parameters=None, progress=progress)
 
 
 def check_function(forward: Callable, backward: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
-                   before_forward: Callable[[], None] | None = None) -> GradcheckReport:
+                   before_forward: Callable[[], None] | None = None, progress: bool | None = None) -> GradcheckReport:
     """Check a functional pair: ``out, cache = forward(*inputs)`` and ``backward(dout, cache)``, which returns
     the gradients of every input, in order (a single array when there is one input).
 
@@ -295,7 +324,7 @@ def check_function(forward: Callable, backward: Callable, *inputs, mode: str | N
     arrays = {name: input_array(value, rng, name) for name, value in zip(names, inputs)}
     target = FunctionTarget(forward, backward, arrays, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps=None),
-                rtol=rtol, atol=atol, parameters=None)
+                rtol=rtol, atol=atol, parameters=None, progress=progress)
 
 
 def _is_loss(obj: object) -> bool:

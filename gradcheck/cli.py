@@ -221,6 +221,9 @@ def _parser() -> _Parser:
                         help="search N inputs (default N: 100): batch from 1 up to --batch (or the first --shape "
                              "dimension), values with zeros, ties, tiny and large magnitudes; the simplest "
                              "failing input is shown")
+    parser.add_argument("--progress", action="store_true", default=None,
+                        help="show the expected cost and progress on stderr (default: only on a terminal, for checks "
+                             "expected to take more than about 2 s)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every report, and the traceback of a layer that raised")
@@ -319,7 +322,8 @@ def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int,
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
     obj = factory()
     shape = _input_shape(obj, name, args)
-    kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step}
+    kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
+          "progress": args.progress}
     ctor = ", ".join(map(repr, args.ctor_args))
     sets = "".join(f", {k}={v!r}" for k, v in args.assign)
     if args.fuzz:
