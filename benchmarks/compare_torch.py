@@ -88,6 +88,32 @@ def _conv_row(torch, batch: int, c_in: int, c_out: int, size: int, k: int) -> st
             f"{fwd / tfwd:.2f} | {both * 1e3:.2f} ms | {tboth * 1e3:.2f} ms | {both / tboth:.2f} |")
 
 
+def _gradcheck_row(torch, n_in: int, n_out: int, batch: int) -> str:
+    """Our checker (full, fast) against torch.autograd.gradcheck (slow, fast_mode) on the same affine layer."""
+    from gradcheck import check_layer
+
+    layer = FullyConnected(n_in, n_out, 0)
+    x = np.random.default_rng(0).standard_normal((batch, n_in))
+    linear = torch.nn.Linear(n_in, n_out, dtype=torch.float64)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    inputs = (xt, linear.weight, linear.bias)
+
+    def torch_check(fast: bool):
+        return torch.autograd.gradcheck(lambda a, w, b: torch.nn.functional.linear(a, w, b), inputs,
+                                        fast_mode=fast)
+
+    times = {}
+    for name, run in [("ours full", lambda: check_layer(layer, x)), ("ours fast", lambda: check_layer(layer, x,
+                                                                                                     mode="fast")),
+                      ("torch slow", lambda: torch_check(False)), ("torch fast", lambda: torch_check(True))]:
+        start = timeit.default_timer()
+        run()
+        times[name] = timeit.default_timer() - start
+    return (f"| {n_in} -> {n_out}, batch {batch} | {times['ours full']:.3f} s | {times['torch slow']:.3f} s | "
+            f"{times['ours full'] / times['torch slow']:.2f} | {times['ours fast'] * 1e3:.1f} ms | "
+            f"{times['torch fast'] * 1e3:.1f} ms | {times['ours fast'] / times['torch fast']:.2f} |")
+
+
 def main() -> int:
     try:
         import torch
@@ -106,6 +132,11 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     print(_conv_row(torch, 32, 16, 32, 28, 3))
     print(_conv_row(torch, 8, 3, 8, 16, 5))
+    print("\n| gradient check, FullyConnected float64 | ours full | torch gradcheck | ours / torch | ours fast | "
+          "torch fast_mode | ours / torch |")
+    print("|---|---|---|---|---|---|---|")
+    print(_gradcheck_row(torch, 64, 32, 16))
+    print(_gradcheck_row(torch, 128, 64, 64))
     return 0
 
 

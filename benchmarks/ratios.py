@@ -9,7 +9,8 @@ import json
 import sys
 from collections import defaultdict
 
-BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col")  # the baseline contender of each group
+# the baseline contender of each group
+BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col", "forwards-only")
 
 
 def _contender(bench: dict) -> str:
