@@ -6,7 +6,7 @@ import copy
 import numpy as np
 
 from core.fully_connected import FullyConnected
-from core.layer import Layer
+from core.layer import TrainableLayer
 from core.sigmoid import Sigmoid
 
 __all__ = ["Recurrent"]
@@ -18,7 +18,7 @@ def _size(value: object, name: str, owner: str) -> int:
     return int(value)
 
 
-class Recurrent(Layer):
+class Recurrent(TrainableLayer):
     """Base of the recurrent layers. The input is one sequence ``(time, input_size)``: the first axis is time.
 
     Sub-layers: ``hidden_layer``, a FullyConnected on ``[x_t, h_{t-1}]`` with ``gates * hidden_size`` outputs
@@ -27,7 +27,6 @@ class Recurrent(Layer):
     sub-layers (each gets its own deep copy), once per backward, with the gradients summed over time.
     """
 
-    trainable = True
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int,
@@ -43,7 +42,6 @@ class Recurrent(Layer):
         self._sigmoid = Sigmoid()
         self.memorize = False
         self._state: tuple[np.ndarray, ...] | None = None       # carried over when memorize is True
-        self._optimizer = None
         self._optimizers: dict[str, object] = {}
 
     @property
@@ -59,15 +57,8 @@ class Recurrent(Layer):
     def gradient_weights(self) -> np.ndarray | None:
         return self.hidden_layer.gradient_weights
 
-    @property
-    def optimizer(self):
-        return self._optimizer
-
-    @optimizer.setter
-    def optimizer(self, value) -> None:
-        if value is not None and not callable(getattr(value, "calculate_update", None)):
-            raise TypeError(f"{self.name}.optimizer must have calculate_update(w, g), got {type(value).__name__}")
-        self._optimizer = value
+    def _optimizer_set(self, value) -> None:
+        """Each sub-layer gets its own copy, applied once per backward."""
         self._optimizers = {} if value is None else {"hidden": copy.deepcopy(value), "output": copy.deepcopy(value)}
 
     def initialize(self, weights_initializer, bias_initializer) -> None:

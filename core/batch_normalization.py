@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._validation import check_shape
-from core.layer import TrainableLayer
+from core.layer import BiasedLayer
 
 __all__ = ["BatchNormalization"]
 
@@ -12,7 +11,7 @@ EPS = 1e-10             # inside the square root, as in the exercise
 MOMENTUM = 0.8          # moving average = 0.8 * average + 0.2 * batch statistic
 
 
-class BatchNormalization(TrainableLayer):
+class BatchNormalization(BiasedLayer):
     """``Y = gamma * (X - mean) / sqrt(var + eps) + beta`` per channel.
 
     Training normalises with the batch's mean and (biased, ``np.var``) variance and updates the moving
@@ -33,44 +32,17 @@ class BatchNormalization(TrainableLayer):
     optimizer : the bias gets its own deep copy.
     """
 
-    separate_bias = True
-
     def __init__(self, channels: int) -> None:
         super().__init__()
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
             raise ValueError(f"BatchNormalization: channels must be an int >= 1, got {channels!r}")
         self.channels = int(channels)
         self._weights, self._bias = np.ones(self.channels), np.zeros(self.channels)
-        self._gradient_bias: np.ndarray | None = None
         self.moving_mean: np.ndarray | None = None
         self.moving_var: np.ndarray | None = None
         self._image_shape: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------------------------- parameters
-    @property
-    def weights(self) -> np.ndarray:
-        return self._weights
-
-    @weights.setter
-    def weights(self, value: np.ndarray) -> None:
-        arr = np.asarray(value)
-        check_shape(arr, (self.channels,), "BatchNormalization", "weights", "(channels,)")
-        self._weights = arr
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self._bias
-
-    @bias.setter
-    def bias(self, value: np.ndarray) -> None:
-        arr = np.asarray(value)
-        check_shape(arr, (self.channels,), "BatchNormalization", "bias", "(channels,)")
-        self._bias = arr
-
-    @property
-    def gradient_bias(self) -> np.ndarray | None:
-        return self._gradient_bias
-
     def initialize(self, weights_initializer=None, bias_initializer=None) -> None:
         """gamma and beta stay ones and zeros, whatever the initializers (as in the exercise)."""
         self._weights, self._bias = np.ones(self.channels), np.zeros(self.channels)

@@ -6,8 +6,7 @@ import itertools
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from core._validation import check_shape
-from core.layer import TrainableLayer
+from core.layer import BiasedLayer
 
 __all__ = ["Conv"]
 
@@ -21,7 +20,7 @@ def _positive_ints(value: object, what: str) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
-class Conv(TrainableLayer):
+class Conv(BiasedLayer):
     """``Y[b, k] = sum_c W[k, c] (*) X[b, c] + bias[k]``, a cross-correlation (no kernel flip).
 
     Parameters
@@ -47,8 +46,6 @@ class Conv(TrainableLayer):
     optimizer : object with ``calculate_update(w, g)`` or None; the bias gets its own deep copy.
     """
 
-    separate_bias = True
-
     def __init__(self, stride_shape: int | tuple[int, ...] | list[int], convolution_shape: tuple[int, ...],
                  num_kernels: int, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
@@ -68,33 +65,8 @@ class Conv(TrainableLayer):
         rng = np.random.default_rng(rng)
         self._weights = rng.uniform(0.0, 1.0, (self.num_kernels, *shape))
         self._bias = rng.uniform(0.0, 1.0, self.num_kernels)
-        self._gradient_bias: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------- parameters
-    @property
-    def weights(self) -> np.ndarray:
-        return self._weights
-
-    @weights.setter
-    def weights(self, value: np.ndarray) -> None:
-        arr = np.asarray(value)
-        check_shape(arr, self._weights.shape, "Conv", "weights", "(num_kernels, *convolution_shape)")
-        self._weights = arr
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self._bias
-
-    @bias.setter
-    def bias(self, value: np.ndarray) -> None:
-        arr = np.asarray(value)
-        check_shape(arr, self._bias.shape, "Conv", "bias", "(num_kernels,)")
-        self._bias = arr
-
-    @property
-    def gradient_bias(self) -> np.ndarray | None:
-        return self._gradient_bias
-
     def initialize(self, weights_initializer, bias_initializer) -> None:
         """fan_in = c*m*n (one kernel's inputs), fan_out = num_kernels*m*n."""
         kernel = self.convolution_shape[1:]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._validation import all_finite, check_shape, require_finite
+from core._validation import all_finite, require_finite
 from core.layer import TrainableLayer
 
 __all__ = ["FullyConnected"]
@@ -54,19 +54,6 @@ class FullyConnected(TrainableLayer):
         weights[:-1] = rng.uniform(-limit, limit, (self.input_size, self.output_size))
         weights[-1] = rng.uniform(0.5, 1.0, self.output_size)  # strictly positive: ReLU units start alive
         self._weights = weights
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self._weights
-
-    @weights.setter
-    def weights(self, value: np.ndarray) -> None:
-        arr = np.asarray(value)
-        if arr.dtype.kind != "f":
-            raise TypeError(f"FullyConnected.weights must be a float array, got dtype {arr.dtype}")
-        check_shape(arr, (self.input_size + 1, self.output_size), "FullyConnected", "weights",
-                    "(input_size + 1, output_size)")
-        self._weights = arr
 
     def initialize(self, weights_initializer, bias_initializer) -> None:
         """Fill the weight rows (fan_in = input_size, fan_out = output_size) and the bias row; dtype kept."""

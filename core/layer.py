@@ -8,7 +8,7 @@ import numpy as np
 
 from core._validation import as_batch, as_tensor, check_shape
 
-__all__ = ["Layer", "TrainableLayer"]
+__all__ = ["Layer", "TrainableLayer", "BiasedLayer"]
 
 
 class Layer:
@@ -58,18 +58,32 @@ class Layer:
 class TrainableLayer(Layer):
     """A layer with ``weights``, ``gradient_weights`` and a settable ``optimizer``.
 
-    With ``separate_bias = True`` (a layer with its own ``bias`` tensor) the bias gets a deep copy of the
-    optimizer, so stateful optimizers (momentum, Adam) keep separate state per tensor.
+    Setting ``weights`` checks the new value against the current shape.
     """
 
     trainable = True
-    separate_bias = False
 
     def __init__(self) -> None:
         super().__init__()
+        self._weights: np.ndarray = np.empty(0)
         self._gradient_weights: np.ndarray | None = None
         self._optimizer = None
-        self._bias_optimizer = None
+
+    def _replacement(self, value: object, current: np.ndarray, name: str) -> np.ndarray:
+        arr = np.asarray(value)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"{self.name}.{name} must be a float array, got dtype {arr.dtype}")
+        check_shape(arr, current.shape, self.name, name, f"the current {name}")
+        return arr
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: np.ndarray) -> None:
+        self._weights = self._replacement(value, self._weights, "weights")
+
 
     @property
     def gradient_weights(self) -> np.ndarray | None:
@@ -85,5 +99,33 @@ class TrainableLayer(Layer):
         if value is not None and not callable(getattr(value, "calculate_update", None)):
             raise TypeError(f"{self.name}.optimizer must have calculate_update(w, g), got {type(value).__name__}")
         self._optimizer = value
-        if self.separate_bias:
-            self._bias_optimizer = copy.deepcopy(value)
+        self._optimizer_set(value)
+
+    def _optimizer_set(self, value) -> None:
+        """Give the layer's other tensors their own copies of the optimizer (none here)."""
+
+
+class BiasedLayer(TrainableLayer):
+    """A trainable layer with its own ``bias`` tensor and ``gradient_bias``; the bias gets a deep copy of the
+    optimizer, so stateful optimizers (momentum, Adam) keep separate state per tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bias: np.ndarray = np.empty(0)
+        self._gradient_bias: np.ndarray | None = None
+        self._bias_optimizer = None
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self._bias
+
+    @bias.setter
+    def bias(self, value: np.ndarray) -> None:
+        self._bias = self._replacement(value, self._bias, "bias")
+
+    @property
+    def gradient_bias(self) -> np.ndarray | None:
+        return self._gradient_bias
+
+    def _optimizer_set(self, value) -> None:
+        self._bias_optimizer = copy.deepcopy(value)

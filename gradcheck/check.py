@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcheck.analytic import analytic_pass
-from gradcheck.numeric import DOMAIN_ERRORS
+from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
@@ -111,16 +111,12 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
                                    "'analytic lies between the one-sided slopes' is certified")
 
 
-def _fast_directions(size: int) -> int:
-    return min(size, max(8, int(np.ceil(2 * size ** (1 / 3)))))
-
-
 def _progress(report: GradcheckReport, probes: dict, params: list, seconds_per_forward: float,
               enabled: bool | None) -> Progress:
     """The expected cost: 2 forwards per group when +-h settles it, 4 when not; 2.5 is the estimate."""
     groups = sum(len(p) for p, _, _ in probes.values()) + sum(p.live.size for p in params)
     sizes = [sum(len(pr.flat) for pr in plist) for plist, _, _ in probes.values()] + [p.live.size for p in params]
-    fast = sum(3 * _fast_directions(n) for n in sizes)
+    fast = sum(3 * direction_count(n) for n in sizes)
     return Progress(report.target, sum(sizes), len(sizes), 2.5 * groups if report.mode == "full" else fast, fast,
                     seconds_per_forward, report.mode, enabled)
 

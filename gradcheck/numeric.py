@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SAFETY", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates", "Verdicts",
-           "element_probes", "column_probes", "direction_probes", "group_probe", "finite_differences", "judge"]
+           "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
+           "finite_differences", "judge"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 _STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of h): +h, -h, +h/2, -h/2
@@ -63,6 +64,12 @@ def column_probes(shape: tuple[int, ...]) -> list[Probe]:
     batch, features = shape[0], int(np.prod(shape[1:], dtype=int))
     rows = np.arange(batch)
     return [Probe(rows * features + j, np.ones(batch), rows) for j in range(features)]
+
+
+def direction_count(size: int) -> int:
+    """How many sparse random directions fast mode takes for a tensor of ``size`` elements: 2 size^(1/3), at
+    least 8 (and at most one per element)."""
+    return min(size, max(8, int(np.ceil(2 * size ** (1 / 3)))))
 
 
 def direction_probes(size: int, count: int, rng: np.random.Generator) -> list[Probe]:

@@ -217,7 +217,7 @@ def held(objects: Sequence[tuple[str, object]]) -> Iterator[HeldState]:
 
 def _public_names(obj: object) -> list[str]:
     names = [n for n in (vars(obj) if hasattr(obj, "__dict__") else {}) if not n.startswith("_")]
-    for cls in type(obj).__mro__:
+    for cls in reversed(type(obj).__mro__):     # base classes first: their properties come in definition order
         names += [n for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_")]
     return list(dict.fromkeys(names))
 

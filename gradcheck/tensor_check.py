@@ -12,6 +12,7 @@ from gradcheck.numeric import (
     Probe,
     Readout,
     Verdicts,
+    direction_count,
     direction_probes,
     element_probes,
     finite_differences,
@@ -131,7 +132,7 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
     ``terms`` output terms: one wrong element is not hidden in the sum of the others, and a direction that
     fails the screen by bad luck costs only its elements' re-check."""
     n = tensor.size
-    count = min(n, max(8, int(np.ceil(2 * n ** (1 / 3)))))
+    count = direction_count(n)
     probes = direction_probes(n, count, rng)
     e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=(0.0, s.atol, terms))
     v = judge(e, 0.0, s.atol, terms)
