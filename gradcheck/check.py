@@ -10,11 +10,13 @@ import inspect
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
+from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
 from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
@@ -123,7 +125,7 @@ def _progress(report: GradcheckReport, probes: dict, params: list, seconds_per_f
 
 def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, mode: str | None,
          step: float | None, rtol: float | None, atol: float, parameters: Sequence[str] | None,
-         progress: bool | None = None) -> GradcheckReport:
+         progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     mode = report.mode
     with held(target.held) as state:
         if isinstance(target, NetworkTarget):
@@ -151,8 +153,14 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
         grads = analytic_pass(target, params, report.problems)
         probes = {name: target.input_probes(name, rng) for name in target.inputs}
         meter = _progress(report, probes, params, seconds_per_forward, progress)
+        workers = Workers(default_jobs() if jobs is None else jobs, target, seconds_per_forward)
+        owner_index = {id(obj): i for i, (_, obj) in enumerate(target.owners)}
+
+        def spread(locate) -> tuple | None:
+            return (workers, locate, meter.tick) if s.mode == "full" else None
 
         def compare_at(point: dict[str, np.ndarray]) -> list[TensorCheck | None]:
+            main_pass = not point             # the stale-cache re-check stays in this process
             with target.at(point):
                 plain = target.readout()
 
@@ -160,12 +168,18 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
                     meter.tick()
                     return plain(magnitudes)
                 checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch,
-                                       out.size) for name, arr in target.inputs.items()]
+                                       out.size, spread(partial(input_of, name)) if main_pass else None)
+                          for name, arr in target.inputs.items()]
                 return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None, s,
-                                              rng, target.batch, out.size) for p in params]
+                                              rng, target.batch, out.size,
+                                              spread(partial(parameter_of, owner_index[id(p.owner)], p.name))
+                                              if main_pass else None) for p in params]
 
         _finish(report, state, compare_at({}))
         meter.finish()
+        if workers.failure:
+            report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
+                                   f"({workers.failure})")
         if any(t.failed for t in report.tensors) and target.other_point():
             mark_stale(report, lambda: compare_at(target.other_point()))
     return report
@@ -215,7 +229,7 @@ def _input_names(forward: Callable, count: int) -> list[str]:
 def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = None, rtol: float | None = None,
                 atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | None = None,
                 reseed: int | None = None, before_forward: Callable[[], None] | None = None,
-                eps: float | None = None, progress: bool | None = None) -> GradcheckReport:
+                eps: float | None = None, progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     """Check ``layer.backward`` and its parameter gradients against finite differences of ``layer.forward``.
 
     Parameters
@@ -249,6 +263,10 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
     progress : bool, optional
         Show the expected cost and then progress on stderr: None (default) when stderr is a terminal and the
         check should take more than about 2 s; True always; False never.
+    jobs : int, optional
+        Worker processes for long full checks (default: the number of cores; 1: this process only). Each
+        worker checks a copy of the layer with BLAS limited to one thread; a layer that cannot be copied to a
+        worker is checked here, and the report says so.
 
     Returns
     -------
@@ -261,13 +279,13 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
     x = input_array(inputs, rng)
     target = LayerTarget(layer, x, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters, progress=progress)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
 def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, step: float | None = None,
                rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                parameters: Sequence[str] | None = None, eps: float | None = None,
-               progress: bool | None = None) -> GradcheckReport:
+               progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
 
     ``prediction`` is an array or a shape (random probability rows are drawn); ``label`` defaults to
@@ -278,12 +296,12 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
     y = one_hot_like(p.shape, rng) if label is None else as_float64(label, "label")
     target = LossTarget(loss_layer, p, y, rng)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters, progress=progress)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
 def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str | None = None,
                   step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
-                  eps: float | None = None, progress: bool | None = None) -> GradcheckReport:
+                  eps: float | None = None, progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     """Check the gradient of the network's loss w.r.t. every trainable layer's parameters.
 
     The loss is taken on one batch: ``batch=(input, label)`` if given, otherwise the batch
@@ -297,12 +315,13 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
         tuple(np.array(b, copy=True) for b in batch)
     target = NetworkTarget(network, data)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=None, progress=progress)
+                rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs)
 
 
 def check_function(forward: Callable, backward: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
-                   before_forward: Callable[[], None] | None = None, progress: bool | None = None) -> GradcheckReport:
+                   before_forward: Callable[[], None] | None = None, progress: bool | None = None,
+                   jobs: int | None = None) -> GradcheckReport:
     """Check a functional pair: ``out, cache = forward(*inputs)`` and ``backward(dout, cache)``, which returns
     the gradients of every input, in order (a single array when there is one input).
 
@@ -320,7 +339,7 @@ def check_function(forward: Callable, backward: Callable, *inputs, mode: str | N
     arrays = {name: input_array(value, rng, name) for name, value in zip(names, inputs)}
     target = FunctionTarget(forward, backward, arrays, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps=None),
-                rtol=rtol, atol=atol, parameters=None, progress=progress)
+                rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs)
 
 
 def _is_loss(obj: object) -> bool:

@@ -221,6 +221,8 @@ def _parser() -> _Parser:
                         help="search N inputs (default N: 100): batch from 1 up to --batch (or the first --shape "
                              "dimension), values with zeros, ties, tiny and large magnitudes; the simplest "
                              "failing input is shown")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="worker processes for long full checks (default: the number of cores; 1: none)")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="show the expected cost and progress on stderr (default: only on a terminal, for checks "
                              "expected to take more than about 2 s)")
@@ -252,7 +254,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         if not sep or not name.isidentifier():
             raise UsageError(f"--set: expected NAME=VALUE, got {item!r}")
         args.assign.append((name, _literal(value, f"--set {name}")))
-    for name in ("batch", "features", "fuzz"):
+    for name in ("batch", "features", "fuzz", "jobs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
@@ -323,7 +325,7 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
     obj = factory()
     shape = _input_shape(obj, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
-          "progress": args.progress}
+          "progress": args.progress, "jobs": args.jobs}
     ctor = ", ".join(map(repr, args.ctor_args))
     sets = "".join(f", {k}={v!r}" for k, v in args.assign)
     if args.fuzz:

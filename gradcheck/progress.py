@@ -42,8 +42,8 @@ class Progress:
                               f"{other}\n")
             self.stream.flush()
 
-    def tick(self) -> None:
-        self.done += 1
+    def tick(self, count: int = 1) -> None:
+        self.done += count
         if not self.enabled:
             return
         now = time.perf_counter()

@@ -64,12 +64,19 @@ def _singles(flat: np.ndarray, features: int | None) -> list[Probe]:
 
 
 def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, probes: Sequence[Probe],
-                 s: Settings, out: _Elements, features: int | None = None) -> None:
+                 s: Settings, out: _Elements, features: int | None = None, parallel: tuple | None = None) -> None:
     """Per-element estimates and verdicts. Elements of a column that left forward's domain as a whole (on
-    one side or both) are tried again one by one, so only the elements that really cannot move are skipped."""
+    one side or both) are tried again one by one, so only the elements that really cannot move are skipped.
+    ``parallel = (workers, locate, tick)`` spreads a long pass over worker processes."""
     if not probes:
         return
-    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=(s.rtol, s.atol, 1))
+    settle = (s.rtol, s.atol, 1)
+    e = None
+    if parallel is not None and parallel[0].worth_it(len(probes)):
+        workers, locate, tick = parallel
+        e = workers.differences(locate, probes, analytic, s.step, s.machine_eps, settle, tick)
+    if e is None:
+        e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=settle)
     flat = _probe_flat(probes)
     retry = sorted(set(e.skipped) | set(np.flatnonzero(e.one_sided).tolist())) if len(probes) < len(flat) else []
     for k in retry:
@@ -152,10 +159,12 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
 
 def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, readout: Readout,
                  probes: Sequence[Probe] | None, method: str, features: int | None, s: Settings,
-                 rng: np.random.Generator, batch: int | None, terms: int = 1) -> TensorCheck | None:
+                 rng: np.random.Generator, batch: int | None, terms: int = 1,
+                 parallel: tuple | None = None) -> TensorCheck | None:
     """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place).
 
-    ``probes`` are those of the full check (None: one element at a time, built only when needed)."""
+    ``probes`` are those of the full check (None: one element at a time, built only when needed);
+    ``parallel = (workers, locate)`` lets a long full pass run in worker processes."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
     start, calls = time.perf_counter(), [0]
@@ -171,7 +180,14 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         checked, note = _fast(tensor, a, readout, s, rng, features, terms, out)
         method = "directions"
     else:
-        _elementwise(tensor, a, readout, element_probes(tensor.size) if probes is None else probes, s, out, features)
+        def tick(count: int) -> None:
+            calls[0] += count
+            progress_tick(count)
+
+        spread = None if parallel is None else (parallel[0], parallel[1], tick)
+        progress_tick = parallel[2] if parallel is not None else (lambda count: None)
+        _elementwise(tensor, a, readout, element_probes(tensor.size) if probes is None else probes, s, out, features,
+                     spread)
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out)
     check = _summarise(name, tensor, a, out, method, checked, note, batch)

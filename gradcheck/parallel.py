@@ -1,0 +1,89 @@
+"""Perturbation groups in parallel worker processes, each with BLAS limited to one thread.
+
+A check makes thousands of small forwards, which BLAS threads barely speed up; groups are independent, so
+they are split over processes (joblib's loky backend). Each worker gets its own copy of the target (layer,
+input, upstream error), so the caller's layer is never touched from a worker. Only worth its start-up
+(about a second for fresh processes) on long checks: smaller ones stay serial. A target that cannot be copied
+to a worker (pickled) is checked serially, and the report says so.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from gradcheck.numeric import Estimates, Probe, finite_differences
+
+__all__ = ["Workers", "default_jobs", "input_of", "parameter_of", "PARALLEL_MIN_SECONDS"]
+
+PARALLEL_MIN_SECONDS = 1.5      # expected serial time of one tensor's pass below which workers do not pay
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def input_of(name: str, target) -> np.ndarray:
+    """The input tensor ``name`` of a (copied) target."""
+    return target.inputs[name]
+
+
+def parameter_of(owner: int, attribute: str, target) -> np.ndarray:
+    """A parameter of a (copied) target: attribute ``attribute`` of its ``owner``-th owner."""
+    return getattr(target.owners[owner][1], attribute)
+
+
+def _work(target, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
+          settle) -> tuple[Estimates, int]:
+    from threadpoolctl import threadpool_limits
+
+    readout, calls = target.readout(), [0]
+
+    def counted(magnitudes: bool = True):
+        calls[0] += 1
+        return readout(magnitudes)
+
+    with threadpool_limits(1):
+        return finite_differences(locate(target), probes, counted, analytic, step, eps, settle), calls[0]
+
+
+def _merge(parts: list[Estimates]) -> Estimates:
+    offsets = np.cumsum([0] + [len(p.numeric) for p in parts])
+    skipped = {int(k) + int(off): reason for part, off in zip(parts, offsets) for k, reason in part.skipped.items()}
+    cat = {name: np.concatenate([getattr(p, name) for p in parts])
+           for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding", "one_sided")}
+    return Estimates(skipped=skipped, **cat)
+
+
+class Workers:
+    """Runs :func:`finite_differences` for chunks of probes in worker processes."""
+
+    def __init__(self, jobs: int, target, seconds_per_forward: float) -> None:
+        self.jobs, self.target, self.per_forward = jobs, target, seconds_per_forward
+        self.failure: str | None = None         # why the workers could not be used, if they could not
+        self.used = False
+
+    def worth_it(self, groups: int) -> bool:
+        return self.jobs > 1 and self.failure is None and 2 * groups * self.per_forward > PARALLEL_MIN_SECONDS
+
+    def differences(self, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
+                    settle, tick: Callable[[int], None]) -> Estimates | None:
+        """The estimates of all ``probes``, or None if the target could not be sent to the workers (or a
+        worker raised: the serial pass then raises it here, with a plain traceback). ``tick(n)`` is told of
+        the forwards each chunk took."""
+        from joblib import Parallel, delayed
+
+        chunks = [list(c) for c in np.array_split(np.arange(len(probes)), 4 * self.jobs) if len(c)]
+        try:
+            run = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator")
+            parts = []
+            for part, calls in run(delayed(_work)(self.target, locate, [probes[i] for i in chunk], analytic, step,
+                                                  eps, settle) for chunk in chunks):
+                parts.append(part)
+                tick(calls)
+        except Exception as exc:  # noqa: BLE001 - pickling a user's layer can fail in many ways: go serial
+            self.failure = f"{type(exc).__name__}: {exc}"
+            return None
+        self.used = True
+        return _merge(parts)
