@@ -17,7 +17,7 @@ import numpy as np
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
-from gradcheck.prepare import as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
+from gradcheck.prepare import Settings, as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
 from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
@@ -123,28 +123,40 @@ def _progress(report: GradcheckReport, probes: dict, params: list, seconds_per_f
                     seconds_per_forward, report.mode, enabled)
 
 
-def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, mode: str | None,
-         step: float | None, rtol: float | None, atol: float, parameters: Sequence[str] | None,
-         progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
-    mode = report.mode
+def _base_point(target: Target, state: HeldState, report: GradcheckReport, step: float | None,
+                rtol: float | None, atol: float) -> tuple[Settings, np.ndarray, float] | None:
+    """Determinism, precision and finiteness at the base point: the settings, the output and the time one
+    forward takes; None when a problem already decides the report."""
+    checkpoint = state.checkpoint()
+    _usable_other_point(target, report)
+    checkpoint.restore()
+    problem = _determinism(target, state)
+    timer = time.perf_counter()
+    out = target.output()
+    seconds_per_forward = time.perf_counter() - timer
+    s, precision_warnings = settings_for(report.mode, step, rtol, atol, out)
+    report.step, report.rtol, report.atol = s.step, s.rtol, s.atol
+    report.warnings.extend(precision_warnings)
+    problem = problem or _non_finite_problem(out)
+    if problem:
+        report.problems.append(problem)
+        return None
+    return s, out, seconds_per_forward
+
+
+def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, step: float | None,
+         rtol: float | None, atol: float, parameters: Sequence[str] | None, progress: bool | None = None,
+         jobs: int | None = None) -> GradcheckReport:
+    """The pipeline: hold the state -> the base point -> a first backward, then the parameters -> the
+    analytic pass -> numeric differences per tensor (in workers when long) -> the stale-cache re-check."""
     with held(target.held) as state:
         if isinstance(target, NetworkTarget):
             target.install()
-        checkpoint = state.checkpoint()
-        _usable_other_point(target, report)
-        checkpoint.restore()
-        problem = _determinism(target, state)
-        timer = time.perf_counter()
-        out = target.output()
-        seconds_per_forward = time.perf_counter() - timer
-        s, precision_warnings = settings_for(mode, step, rtol, atol, out)
-        report.step, report.rtol, report.atol = s.step, s.rtol, s.atol
-        report.warnings.extend(precision_warnings)
-        problem = problem or _non_finite_problem(out)
-        if problem:
-            report.problems.append(problem)
+        base = _base_point(target, state, report, step, rtol, atol)
+        if base is None:
             _finish(report, state, [])
             return report
+        s, out, seconds_per_forward = base
         target.warm_up()
         params = find_parameters(state, target.owners, parameters, report.problems)
         if not params and not target.inputs:
@@ -156,32 +168,32 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, m
         workers = Workers(default_jobs() if jobs is None else jobs, target, seconds_per_forward)
         owner_index = {id(obj): i for i, (_, obj) in enumerate(target.owners)}
 
-        def spread(locate) -> tuple | None:
-            return (workers, locate, meter.tick) if s.mode == "full" else None
+        def spread(locate, main_pass: bool) -> tuple | None:
+            """Long full passes may go to the workers; the stale-cache re-check stays in this process."""
+            return (workers, locate, meter.tick) if s.mode == "full" and main_pass else None
 
         def compare_at(point: dict[str, np.ndarray]) -> list[TensorCheck | None]:
-            main_pass = not point             # the stale-cache re-check stays in this process
             with target.at(point):
                 plain = target.readout()
 
                 def readout(magnitudes: bool = True):
                     meter.tick()
                     return plain(magnitudes)
-                checks = [check_tensor(name, arr, grads[name], readout, *probes[name], s, rng, target.batch,
-                                       out.size, spread(partial(input_of, name)) if main_pass else None)
+                common = (s, rng, target.batch, out.size)
+                checks = [check_tensor(name, arr, grads[name], readout, *probes[name], *common,
+                                       spread(partial(input_of, name), not point))
                           for name, arr in target.inputs.items()]
-                return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None, s,
-                                              rng, target.batch, out.size,
-                                              spread(partial(parameter_of, owner_index[id(p.owner)], p.name))
-                                              if main_pass else None) for p in params]
+                return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None,
+                                              *common, spread(partial(parameter_of, owner_index[id(p.owner)],
+                                                                      p.name), not point)) for p in params]
 
         _finish(report, state, compare_at({}))
-        meter.finish()
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")
         if any(t.failed for t in report.tensors) and target.other_point():
             mark_stale(report, lambda: compare_at(target.other_point()))
+        meter.finish()
     return report
 
 
@@ -278,7 +290,7 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
     rng = np.random.default_rng(seed)
     x = input_array(inputs, rng)
     target = LayerTarget(layer, x, rng, _hook(reseed, before_forward))
-    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
                 rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
@@ -295,7 +307,7 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
     p = probabilities(tuple(prediction), rng) if is_shape(prediction) else as_float64(prediction, "prediction")
     y = one_hot_like(p.shape, rng) if label is None else as_float64(label, "label")
     target = LossTarget(loss_layer, p, y, rng)
-    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
                 rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
@@ -314,7 +326,7 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
     data = next_batch_without_advancing(network.data_layer) if batch is None else \
         tuple(np.array(b, copy=True) for b in batch)
     target = NetworkTarget(network, data)
-    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps),
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
                 rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs)
 
 
@@ -338,7 +350,7 @@ def check_function(forward: Callable, backward: Callable, *inputs, mode: str | N
     names = _input_names(forward, len(inputs))
     arrays = {name: input_array(value, rng, name) for name, value in zip(names, inputs)}
     target = FunctionTarget(forward, backward, arrays, rng, _hook(reseed, before_forward))
-    return _run(target, _new_report(target.label, mode, seed, atol), rng, mode=mode, step=_step(step, eps=None),
+    return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps=None),
                 rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs)
 
 
