@@ -239,3 +239,18 @@ def test_a_wrong_recurrent_backward_is_blamed_on_its_tensor(cls):
 
     report = check_layer(ForgetsTheCarry(3, 4, 2, 0), (5, 3))
     assert [t.name for t in report.tensors if not t.ok] == ["input"]
+
+
+def test_a_network_with_an_rnn_learns_a_sequence_task():
+    """NeuralNetwork runs an RNN on a sequence (the batch axis is time): well above the memoryless 0.63."""
+    from core import Xavier
+    from core.datasets import RunningSumSigns
+    from core.train import sequence_accuracy
+
+    rng = np.random.default_rng(0)
+    net = NeuralNetwork(Adam(1e-2), Xavier(rng), Constant(0.0))
+    net.data_layer, net.loss_layer = RunningSumSigns(20, rng), CrossEntropyLoss()
+    for layer in [RNN(1, 8, 8, rng), FullyConnected(8, 2, rng), SoftMax()]:
+        net.append_layer(layer)
+    net.train(1500)
+    assert sequence_accuracy(net) >= 0.8
