@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import blas
 
 from core._validation import all_finite, require_finite
 from core.layer import TrainableLayer
 
 __all__ = ["FullyConnected"]
+
+_GEMM = {np.dtype(np.float64): blas.dgemm, np.dtype(np.float32): blas.sgemm}
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -66,14 +69,28 @@ class FullyConnected(TrainableLayer):
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, input_size) -> ndarray of shape (batch, output_size)."""
         x = self._check_input(input_tensor, self.input_size, finite=False)
-        w = self._weights
         with np.errstate(all="ignore"):     # a NaN/inf input is reported below, with its index
-            out = x @ w[:-1]                # no column of ones: the bias row is added in place
-            out += w[-1]
+            out = self._affine(x, self._weights)
         if not all_finite(out):             # NaN/inf in x or W reach the output: one pass over (batch, out)
             self._explain_non_finite_output(x)
         self._remember(x, out.shape)
         return out
+
+    @staticmethod
+    def _affine(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """X @ W[:-1] + W[-1], the bias added by the GEMM itself where BLAS can (one pass less over the output).
+
+        BLAS computes C = alpha A B + beta C; with C filled with the bias row and beta = 1 the addition is part
+        of the product. numpy arrays are row-major, BLAS column-major: out = X W is out^T = W^T X^T, and the
+        transposes of row-major arrays are column-major views, so nothing is copied."""
+        gemm = _GEMM.get(x.dtype) if x.dtype == w.dtype else None
+        if gemm is None or not x.flags.c_contiguous or not w.flags.c_contiguous:
+            out = x @ w[:-1]
+            out += w[-1]
+            return out
+        out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+        out[...] = w[-1]
+        return gemm(1.0, w[:-1].T, x.T, beta=1.0, c=out.T, overwrite_c=1).T
 
     def _explain_non_finite_output(self, x: np.ndarray) -> None:
         require_finite(x, f"{self.name}.forward", "input_tensor")
@@ -86,12 +103,18 @@ class FullyConnected(TrainableLayer):
 
         dL/dX = E @ W[:-1].T (weights before the update), dL/dW[:-1] = X.T @ E, dL/db = sum_rows E.
         """
-        x, e = self._recall(error_tensor)
+        x, e = self._recall(error_tensor, finite=False)
         w = self._weights
-        grad_input = e @ w[:-1].T
         grad_w = np.empty(w.shape, dtype=np.result_type(x, e))
-        np.matmul(x.T, e, out=grad_w[:-1])
         np.add.reduce(e, axis=0, out=grad_w[-1])   # the ufunc directly: np.sum adds ~1 us per call
+        # the bias row is the column sums of E: NaN or inf anywhere in E makes its column's sum NaN or inf,
+        # so testing that short row stands for a pass over E (an overflowing sum is told apart below)
+        if not np.isfinite(grad_w[-1]).all():
+            require_finite(e, f"{self.name}.backward", "error_tensor")
+            raise ValueError(f"{self.name}.backward: the sum of error_tensor over the batch overflowed to inf "
+                             f"although it is finite (max |error| {np.abs(e).max():.3g})")
+        grad_input = e @ w[:-1].T
+        np.matmul(x.T, e, out=grad_w[:-1])
         self._gradient_weights = grad_w
         if self._optimizer is not None:
             self._weights = self._optimizer.calculate_update(w, grad_w)

@@ -43,11 +43,13 @@ class Layer:
         self._cache = cache
         self._output_shape = output_shape
 
-    def _recall(self, error_tensor: object) -> tuple[Any, np.ndarray]:
-        """Return ``(cache, error)`` with ``error`` checked against the shape of the last forward output."""
+    def _recall(self, error_tensor: object, finite: bool = True) -> tuple[Any, np.ndarray]:
+        """Return ``(cache, error)`` with ``error`` checked against the shape of the last forward output.
+
+        ``finite=False`` leaves the NaN/inf test to the caller (who must still make it)."""
         if self._output_shape is None:
             raise RuntimeError(f"{self.name}.backward called before forward: call forward(input_tensor) first")
-        error = as_tensor(error_tensor, f"{self.name}.backward", "error_tensor")
+        error = as_tensor(error_tensor, f"{self.name}.backward", "error_tensor", finite=finite)
         check_shape(error, self._output_shape, f"{self.name}.backward", "error_tensor", "the last forward output")
         return self._cache, error
 
