@@ -182,3 +182,31 @@ def test_non_finite_weights_and_overflow_are_named(rng):
     layer.weights[:] = 10.0
     with pytest.raises(ValueError, match="overflowed"):
         layer.forward(np.full((1, 2), 1e308))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_on_every_memory_layout_matches_the_loop(rng, dtype):
+    """The fused-bias GEMM and its numpy fallback (non-contiguous input, Fortran-ordered weights, mixed
+    dtypes) all compute the same affine map."""
+    layer = FullyConnected(5, 3, rng, dtype=dtype)
+    x = rng.standard_normal((4, 10)).astype(dtype)[:, ::2]          # a strided view
+    expected = _loop_forward(x.astype(np.float64), layer.weights.astype(np.float64))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(layer.forward(np.ascontiguousarray(x)), expected, rtol=tol, atol=tol)
+    layer.weights = np.asfortranarray(layer.weights)
+    np.testing.assert_allclose(layer.forward(np.ascontiguousarray(x)), expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(layer.forward(x.astype(np.float64 if dtype == np.float32 else np.float32)),
+                               expected, rtol=1e-5, atol=1e-5)
+
+
+def test_error_tensor_checks_through_the_bias_row(rng):
+    layer = FullyConnected(3, 2, rng)
+    layer.forward(np.ones((4, 3)))
+    for bad in (np.nan, np.inf, -np.inf):
+        e = np.ones((4, 2))
+        e[2, 1] = bad
+        with pytest.raises(ValueError, match=r"error_tensor must be finite.*\(2, 1\)"):
+            layer.backward(e)
+    with pytest.raises(ValueError, match="overflowed"):
+        layer.backward(np.full((4, 2), 1e308))
