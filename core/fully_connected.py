@@ -106,7 +106,8 @@ class FullyConnected(TrainableLayer):
         x, e = self._recall(error_tensor, finite=False)
         w = self._weights
         grad_w = np.empty(w.shape, dtype=np.result_type(x, e))
-        np.add.reduce(e, axis=0, out=grad_w[-1])   # the ufunc directly: np.sum adds ~1 us per call
+        with np.errstate(over="ignore", invalid="ignore"):     # NaN/inf/overflow are reported just below
+            np.add.reduce(e, axis=0, out=grad_w[-1])   # the ufunc directly: np.sum adds ~1 us per call
         # the bias row is the column sums of E: NaN or inf anywhere in E makes its column's sum NaN or inf,
         # so testing that short row stands for a pass over E (an overflowing sum is told apart below)
         if not np.isfinite(grad_w[-1]).all():
