@@ -262,3 +262,12 @@ def test_eps_is_a_deprecated_alias_of_step_and_the_tolerance_is_described_once()
         new = check_layer(ReLU(), (3, 2), step=1e-4)
     assert old.step == new.step == 1e-4
     assert TOLERANCE_TEXT in str(check_layer(UnmaskedReLU(), (3, 2)))
+
+
+def test_hints_on_a_fast_check_with_elements_left_out_raise_no_warning():
+    """Found by the stress profile: a square weight tensor whose fast check left some elements to the
+    directions made the transpose hint compare NaNs (a RuntimeWarning, an error under pytest's settings)."""
+    from tests.broken_layers import SignFlippedInput
+
+    report = check_layer(SignFlippedInput(1, 2, np.random.default_rng(0)), (1, 1), mode="fast")
+    assert not report.ok and [t.name for t in report.tensors if not t.ok] == ["input"]
