@@ -32,7 +32,8 @@ TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding + (s
                   " kink within the step: half the gap between the one-sided slopes at h/2)")
 
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
-# and, when called with True, their magnitudes (for the rounding estimate; None otherwise), float64.
+# and, with magnitudes=True, their magnitudes (for the rounding estimate; None otherwise), float64; with
+# magnitudes=False, total=True it may return just the total, as one value.
 Readout = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 
@@ -106,8 +107,9 @@ class Estimates:
 
 def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
     """The readout's values: the rows of ``rows``, or their total (the magnitudes are taken at the base only)."""
-    values, _ = readout(False)
-    return values.sum() if rows is None else values[rows]
+    if rows is None:
+        return readout(False, total=True)[0].sum()
+    return readout(False)[0][rows]
 
 
 def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,

@@ -40,9 +40,9 @@ def _work(target, locate: Callable, probes: Sequence[Probe], analytic: np.ndarra
 
     readout, calls = target.readout(), [0]
 
-    def counted(magnitudes: bool = True):
+    def counted(magnitudes: bool = True, total: bool = False):
         calls[0] += 1
-        return readout(magnitudes)
+        return readout(magnitudes, total)
 
     with threadpool_limits(1):
         return finite_differences(locate(target), probes, counted, analytic, step, eps, settle), calls[0]

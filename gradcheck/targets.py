@@ -47,7 +47,7 @@ def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, probl
     return arr.astype(np.float64, copy=True)
 
 
-def _scalar(value: object, magnitudes: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _scalar(value: object, magnitudes: bool = True, total: bool = False) -> tuple[np.ndarray, np.ndarray]:
     v = float(np.asarray(value, dtype=np.float64).sum())
     return np.array([v]), np.array([abs(v)])
 
@@ -138,11 +138,15 @@ class Target:
         return True
 
 
-def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-row values of ``sum(y * error)``, and with ``magnitudes`` the per-row sums of ``|y * error|``."""
+def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool,
+             total: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row values of ``sum(y * error)`` (``total``: only their sum, one dot product), and with
+    ``magnitudes`` the per-row sums of ``|y * error|``."""
     if y.shape != error.shape:
         raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
                            f"but {error.shape} before")
+    if total and not magnitudes:
+        return np.atleast_1d(np.vdot(y, error)), None
     rows = len(y) if y.ndim else 1
     y2, e2 = y.reshape(rows, -1), error.reshape(rows, -1)
     values = np.einsum("ij,ij->i", y2, e2)          # one pass, no temporary
@@ -179,8 +183,8 @@ class LayerTarget(Target):
 
     def readout(self) -> Readout:
         x = self.inputs["input"]
-        return lambda magnitudes=True: _readout(self._forward(x.copy() if self.copy_input else x), self.error,
-                                                magnitudes)
+        return lambda magnitudes=True, total=False: _readout(self._forward(x.copy() if self.copy_input else x),
+                                                             self.error, magnitudes, total)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         x = self.inputs["input"]
@@ -229,8 +233,8 @@ class LossTarget(Target):
         return np.asarray(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()))
 
     def readout(self) -> Readout:
-        return lambda magnitudes=True: _scalar(self.loss.forward(self.inputs["prediction"].copy(),
-                                                                 self.target_label.copy()))
+        return lambda magnitudes=True, total=False: _scalar(self.loss.forward(self.inputs["prediction"].copy(),
+                                                                              self.target_label.copy()))
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         p, y = self.inputs["prediction"], self.target_label
@@ -304,7 +308,7 @@ class NetworkTarget(Target):
         return np.asarray(self.network.forward())
 
     def readout(self) -> Readout:
-        return lambda magnitudes=True: _scalar(self.network.forward())
+        return lambda magnitudes=True, total=False: _scalar(self.network.forward())
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         self.network.forward()
@@ -346,8 +350,8 @@ class FunctionTarget(Target):
         return y
 
     def readout(self) -> Readout:
-        return lambda magnitudes=True: _readout(self._call([v.copy() for v in self.inputs.values()])[0], self.error,
-                                                magnitudes)
+        return lambda magnitudes=True, total=False: _readout(
+            self._call([v.copy() for v in self.inputs.values()])[0], self.error, magnitudes, total)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         copies = [v.copy() for v in self.inputs.values()]

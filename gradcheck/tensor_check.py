@@ -170,9 +170,9 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
     start, calls = time.perf_counter(), [0]
     counted = readout
 
-    def readout(magnitudes: bool = True):
+    def readout(magnitudes: bool = True, total: bool = False):
         calls[0] += 1
-        return counted(magnitudes)
+        return counted(magnitudes, total)
 
     a = analytic.ravel()
     out, note = _Elements(tensor.size), None
