@@ -133,8 +133,8 @@ class ErrorWritingReLU(ReLU):
     """Masks the error tensor in place."""
 
     def backward(self, error_tensor):
-        x, _ = self._recall(error_tensor)
-        error_tensor[x <= 0] = 0.0
+        mask, _ = self._recall(error_tensor)      # ReLU caches the mask X > 0
+        error_tensor[~mask] = 0.0
         return error_tensor.copy()
 
 
