@@ -10,7 +10,7 @@ import pytest
 from benchmarks.seed_layers import SeedFullyConnected
 from core import FullyConnected
 
-SIZES = {"32x64x32": (32, 64, 32), "256x512x256": (256, 512, 256), "4096x1024x1024": (4096, 1024, 1024)}
+SIZES = {"32x64x32": (32, 64, 32), "256x512x256": (256, 512, 256), "2048x1024x1024": (2048, 1024, 1024)}
 DTYPES = {"float64": np.float64, "float32": np.float32}
 CONTENDERS = ["layer", "bare-matmul", "seed-concat"]
 TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10}, "float32": {"rtol": 1e-4, "atol": 1e-3}}

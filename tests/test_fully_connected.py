@@ -186,8 +186,7 @@ def test_non_finite_weights_and_overflow_are_named(rng):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_forward_on_every_memory_layout_matches_the_loop(rng, dtype):
-    """The fused-bias GEMM and its numpy fallback (non-contiguous input, Fortran-ordered weights, mixed
-    dtypes) all compute the same affine map."""
+    """Contiguous, strided and Fortran-ordered operands and mixed dtypes all compute the same affine map."""
     layer = FullyConnected(5, 3, rng, dtype=dtype)
     x = rng.standard_normal((4, 10)).astype(dtype)[:, ::2]          # a strided view
     expected = _loop_forward(x.astype(np.float64), layer.weights.astype(np.float64))
@@ -210,3 +209,18 @@ def test_error_tensor_checks_through_the_bias_row(rng):
             layer.backward(e)
     with pytest.raises(ValueError, match="overflowed"):
         layer.backward(np.full((4, 2), 1e308))
+
+
+def test_bias_and_finiteness_over_several_row_blocks(rng):
+    """The bias is added and the output tested in blocks of whole rows: with 3 outputs a block holds 43,690
+    rows, so a batch of 100,000 spans three. Every row gets the bias, and a bad input in the last block is
+    named."""
+    layer = FullyConnected(2, 3, rng)
+    x = rng.standard_normal((100_000, 2))
+    y = layer.forward(x)
+    rows = [0, 43_689, 43_690, 87_380, 99_999]
+    np.testing.assert_allclose(y[rows], _loop_forward(x[rows], layer.weights), rtol=1e-12, atol=1e-12)
+    x[99_998, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"input_tensor must be finite, got 1 NaN/inf element\(s\), "
+                                         r"first at index \(99998, 1\)"):
+        layer.forward(x)
