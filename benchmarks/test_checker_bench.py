@@ -1,13 +1,17 @@
 """The checker against the forwards it cannot avoid: the same number of bare forward calls is the baseline.
 
 ``forwards-only`` calls the layer's forward as many times as the check did (counted), on the same input, with
-nothing else; the ratio check / forwards-only is the checker's own overhead. Read it from one run:
-``pytest benchmarks --benchmark-only -k checker``.
+nothing else, and as the check runs them: with BLAS on one thread. The ratio check / forwards-only is the
+checker's own overhead. ``forwards-all-threads`` runs the same forwards with BLAS's default threads: on an idle
+machine they can be faster (two threads help a 64x128 @ 128x64 product a little), under load much slower, and
+from run to run they varied between 0.3 and 0.5 s here, which is why the check keeps to one thread. Read it
+from one run: ``pytest benchmarks --benchmark-only -k checker``.
 """
 import functools
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from core import FullyConnected
 from gradcheck import check_layer
@@ -30,7 +34,7 @@ def _counted(n_in, n_out, batch, mode):
 
 @pytest.mark.parametrize("mode", ["full", "fast"])
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("contender", ["check", "forwards-only"])
+@pytest.mark.parametrize("contender", ["check", "forwards-only", "forwards-all-threads"])
 def test_checker(benchmark, case, mode, contender):
     n_in, n_out, batch = CASES[case]
     benchmark.group = f"checker {case} {mode}"
@@ -48,4 +52,8 @@ def test_checker(benchmark, case, mode, contender):
         def forwards_only():
             for _ in range(forwards):
                 layer.forward(x)
-        benchmark.pedantic(forwards_only, rounds=3, iterations=1)
+        if contender == "forwards-only":
+            with threadpool_limits(1):
+                benchmark.pedantic(forwards_only, rounds=3, iterations=1)
+        else:
+            benchmark.pedantic(forwards_only, rounds=3, iterations=1)

@@ -33,7 +33,7 @@ TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding + (s
 
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
 # and, with magnitudes=True, their magnitudes (for the rounding estimate; None otherwise), float64; with
-# magnitudes=False, total=True it may return just the total, as one value.
+# magnitudes=False, total=True it may return just the total, as a scalar.
 Readout = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 
@@ -108,7 +108,8 @@ class Estimates:
 def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
     """The readout's values: the rows of ``rows``, or their total (the magnitudes are taken at the base only)."""
     if rows is None:
-        return readout(False, total=True)[0].sum()
+        values = readout(False, total=True)[0]
+        return values.sum() if getattr(values, "ndim", 0) else values     # the total alone, or per-row values
     return readout(False)[0][rows]
 
 
@@ -162,7 +163,7 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
         target = flat_view if flat_view is not None else tensor
         for i in indices:
             probe, (out, elems, where, nominal) = probes[i], layout[i]
-            orig = np.copy(target[where])
+            orig = target[where] if isinstance(where, int) else target[where].copy()   # a scalar is a copy
             try:
                 for k in steps:
                     sign, frac = _STEPS[k]

@@ -146,7 +146,7 @@ def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool,
         raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
                            f"but {error.shape} before")
     if total and not magnitudes:
-        return np.atleast_1d(np.vdot(y, error)), None
+        return np.vdot(y, error), None
     rows = len(y) if y.ndim else 1
     y2, e2 = y.reshape(rows, -1), error.reshape(rows, -1)
     values = np.einsum("ij,ij->i", y2, e2)          # one pass, no temporary
