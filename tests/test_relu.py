@@ -48,3 +48,26 @@ def test_bad_input():
     layer.forward(np.ones((2, 2)))
     with pytest.raises(ValueError, match=r"\(2, 2\), got \(2, 3\)"):
         layer.backward(np.ones((2, 3)))
+
+
+def test_backward_masks_by_the_input_forward_saw():
+    """ReLU keeps the mask X > 0 of the forward call, not a reference to X: a caller reusing its input
+    array after forward does not change the gradient."""
+    x = np.array([[1.0, -1.0, 2.0]])
+    layer = ReLU()
+    layer.forward(x)
+    x[...] = [[-1.0, 1.0, -2.0]]
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), [[1, 0, 1]])
+
+
+@pytest.mark.parametrize("layout", ["F", "strided"])
+def test_other_layouts_give_the_c_ordered_results(layout):
+    rng = np.random.default_rng(0)
+    x, e = rng.standard_normal((5, 6)), rng.standard_normal((5, 6))
+    if layout == "F":
+        xl, el = np.asfortranarray(x), np.asfortranarray(e)
+    else:
+        xl, el = np.repeat(x, 2, axis=1)[:, ::2], np.repeat(e, 2, axis=1)[:, ::2]
+    reference, other = ReLU(), ReLU()
+    np.testing.assert_array_equal(other.forward(xl), reference.forward(x))
+    np.testing.assert_array_equal(other.backward(el), reference.backward(e))
