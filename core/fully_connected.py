@@ -80,7 +80,7 @@ class FullyConnected(TrainableLayer):
     @staticmethod
     def _add_bias(out: np.ndarray, bias: np.ndarray) -> bool:
         """``out += bias`` in blocks of whole rows, each tested for finiteness while it is in cache; False as
-        soon as a block is not finite.
+        soon as a block is not finite. Called inside ``np.errstate(all="ignore")``.
 
         Only numpy's BLAS is used. scipy's ``gemm`` with ``beta = 1`` on an output filled with the bias row
         would fold the add into the product, but scipy ships a second OpenBLAS with its own threads, and
@@ -91,7 +91,7 @@ class FullyConnected(TrainableLayer):
         for start in range(0, len(out), rows):
             block = out[start:start + rows]
             block += bias
-            if not all_finite(block):
+            if not all_finite(block, warnings_off=True):     # forward holds np.errstate(all="ignore")
                 return False
         return True
 
