@@ -57,7 +57,9 @@ class Probe:
 
 
 def element_probes(size: int) -> list[Probe]:
-    return [Probe(np.array([i]), np.ones(1)) for i in range(size)]
+    unit = np.ones(1)
+    unit.setflags(write=False)          # one shared, read-only direction
+    return [Probe(np.array([i]), unit) for i in range(size)]
 
 
 def column_probes(shape: tuple[int, ...]) -> list[Probe]:
@@ -138,6 +140,7 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     reasons: dict[int, str] = {}
     base_values, base_scale = readout(True)
     flat_view = tensor.reshape(-1) if tensor.flags.c_contiguous else None
+    base_total, scale_total = base_values.sum(), base_scale.sum()
     layout = []                                     # per probe: (estimates slice, elements slice, where, nominal)
     start = first = 0
     for probe in probes:
@@ -153,7 +156,7 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
             nominal = float(nominal[0])
         layout.append((out, elems, where, nominal))
         if probe.rows is None:
-            base[out], scale[out] = base_values.sum(), base_scale.sum()
+            base[out], scale[out] = base_total, scale_total
         else:
             base[out], scale[out] = base_values[probe.rows], base_scale[probe.rows]
         if not (probe.rows is not None or len(probe.flat) == 1):
