@@ -14,7 +14,7 @@ __all__ = ["DOT_MIN_SIZE", "as_batch", "as_tensor", "all_finite", "check_shape",
 
 # float dtypes numpy hands to its BLAS dot product
 _BLAS_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-# below this many elements isfinite(x).all() is cheaper than entering np.errstate for the dot product
+# from this many elements on the dot product (with np.errstate) is at least as fast as isfinite(x).all()
 DOT_MIN_SIZE = 8192
 
 
@@ -24,7 +24,8 @@ def all_finite(x: np.ndarray, *, warnings_off: bool = False) -> bool:
     A contiguous float32/float64 array of 8192 elements or more is tested with one dot product of the array
     with itself: a NaN makes the sum NaN, an inf makes it inf (squares are >= 0, so no inf - inf can cancel),
     so a finite sum proves every element finite. It reads the array once, with no temporary: 1.7x faster
-    than ``isfinite(x).all()`` at 65K elements, 3.4x at 4 million (one run here). Only when the sum is not
+    than ``isfinite(x).all()`` at 65K elements, 2.2x at 1 million, 3.1x at 4 million (one run here; even at
+    8192, where errstate's cost makes them equal). Only when the sum is not
     finite (a bad element, or finite values above ~1e154 in float64 / ~1e19 in float32 whose squares
     overflow) does the exact elementwise test decide, so the answer is always exact. :func:`_dot_is_ieee`
     verifies once that the BLAS in use propagates NaN and inf like this; if it does not, every test is
