@@ -10,6 +10,7 @@ import inspect
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -18,7 +19,16 @@ from threadpoolctl import threadpool_limits
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
-from gradcheck.prepare import Settings, as_float64, input_array, is_shape, one_hot_like, probabilities, settings_for
+from gradcheck.prepare import (
+    Settings,
+    as_float64,
+    input_array,
+    is_shape,
+    one_hot_like,
+    probabilities,
+    settings_for,
+    validate_settings,
+)
 from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, find_parameters, held
@@ -60,8 +70,13 @@ def _usable_other_point(target: Target, report: GradcheckReport) -> None:
                                "keeps an earlier call's input cannot show")
 
 
-def _determinism(target: Target, state: HeldState) -> str | None:
-    """None if forward gives the same output twice; otherwise whether it is random (differs again once the
+_ROUNDING_LEVEL = 2.0 ** 20 * np.finfo(np.float64).eps   # ~2.3e-10 of the output's scale: rounding, not randomness
+
+
+def _determinism(target: Target, state: HeldState) -> tuple[str | None, float]:
+    """(None, 0) if forward gives the same output twice; (None, spread) if the two outputs differ by rounding
+    only (at most ``_ROUNDING_LEVEL`` of the output's scale: a parallel or blocked reduction), which is then
+    measured and put in the tolerance; otherwise a problem saying whether it is random (differs again once the
     held objects are put back) or memorising (does not). Run at the other point: the first forward a layer
     sees is not the checked point, so a cache stuck on the first call shows up."""
     checkpoint = state.checkpoint()
@@ -69,7 +84,11 @@ def _determinism(target: Target, state: HeldState) -> str | None:
         first = target.output()
         second = target.output()
     if first.shape == second.shape and np.array_equal(first, second, equal_nan=True):
-        return None
+        return None, 0.0
+    if first.shape == second.shape and np.isfinite(first).all() and np.isfinite(second).all():
+        spread = float(np.max(np.abs(first - second)))
+        if spread <= _ROUNDING_LEVEL * float(np.max(np.abs(first))):
+            return None, spread
     what = _first_difference(first, second)
     checkpoint.restore()
     with target.at(target.other_point()):
@@ -80,11 +99,25 @@ def _determinism(target: Target, state: HeldState) -> str | None:
         return (f"forward depends on earlier calls{flag}: the same input gave different outputs on two calls in a "
                 f"row ({what}), and the first output again once the layer's attributes were put back, so it "
                 "carries state from call to call. Its gradients are not checked: switch the memory off "
-                "(e.g. memorize=False) and check again")
+                "(e.g. memorize=False) and check again"), 0.0
     return (f"forward is not deterministic: the same input gave different outputs on two calls in a row ({what}), "
             "even with the layer's attributes put back, so it draws random numbers (dropout?). Finite differences "
             "need a fixed function: pass reseed=N (np.random.seed(N) before every forward) or before_forward=..., "
-            "or check it in its testing phase")
+            "or check it in its testing phase"), 0.0
+
+
+def _run_to_run_noise(target: Target, spread: float, report: GradcheckReport) -> np.ndarray:
+    """Forward's run-to-run noise of each readout row at the checked point: the range of four readouts, and
+    at least the output spread seen before times the row's sum of |E|."""
+    readout = target.readout()
+    values = np.array([readout(False)[0] for _ in range(4)])
+    error = getattr(target, "error", None)
+    floor = spread * (np.abs(error).reshape(len(values[0]), -1).sum(axis=1) if error is not None else 1.0)
+    noise = np.maximum(values.max(axis=0) - values.min(axis=0), floor)
+    report.warnings.append(f"forward's output varies between calls by up to {spread:.3g} (rounding-level: a parallel "
+                           f"or blocked reduction?); that noise, measured at the checked point (up to {noise.max():.3g} "
+                           "per readout row), is part of every tolerance")
+    return noise
 
 
 def _non_finite_problem(output: np.ndarray) -> str | None:
@@ -102,10 +135,11 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
     if state.promoted:
         report.warnings.append(f"{', '.join(state.promoted)} checked as float64 copies (restored afterwards)")
     for t in report.tensors:
+        if report.atol > 0 and t.scale > 0 and report.atol >= 0.5 * t.scale:
+            report.problems.append(f"atol {report.atol:g} is at least half the largest numeric gradient of {t.name} "
+                                   f"({t.scale:.3g}): it would pass a zero gradient there, so that tensor certifies "
+                                   "nothing; use an atol well below the size of the gradients")
         size = int(np.prod(t.shape))
-        if t.skipped and not t.coverage_problem:
-            report.warnings.append(f"{t.name}: {t.skipped_count} of {size} elements could NOT be checked "
-                                   f"({'; '.join(t.skipped)})")
         if t.one_sided:
             report.warnings.append(f"{t.name}: {t.one_sided} element(s) at the edge of forward's domain (one side "
                                    "raised or gave NaN/inf) were checked with one-sided differences")
@@ -131,11 +165,14 @@ def _base_point(target: Target, state: HeldState, report: GradcheckReport, step:
     checkpoint = state.checkpoint()
     _usable_other_point(target, report)
     checkpoint.restore()
-    problem = _determinism(target, state)
+    problem, spread = _determinism(target, state)
     timer = time.perf_counter()
     out = target.output()
     seconds_per_forward = time.perf_counter() - timer
     s, precision_warnings = settings_for(report.mode, step, rtol, atol, out)
+    if spread > 0 and not problem:
+        s = replace(s, noise=_run_to_run_noise(target, spread, report))
+        target.output_spread = spread
     report.step, report.rtol, report.atol = s.step, s.rtol, s.atol
     report.warnings.extend(precision_warnings)
     problem = problem or _non_finite_problem(out)
@@ -292,6 +329,7 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
         ``ok`` is True only if every element of every tensor was checked and agreed (within the step of a
         kink: lies between the one-sided slopes) and no problem was seen.
     """
+    validate_settings(mode, _step(step, eps), rtol, atol)
     rng = np.random.default_rng(seed)
     x = input_array(inputs, rng)
     target = LayerTarget(layer, x, rng, _hook(reseed, before_forward))
@@ -308,6 +346,7 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
     ``prediction`` is an array or a shape (random probability rows are drawn); ``label`` defaults to
     random one-hot rows of the same shape. Other parameters as :func:`check_layer`.
     """
+    validate_settings(mode, _step(step, eps), rtol, atol)
     rng = np.random.default_rng(seed)
     p = probabilities(tuple(prediction), rng) if is_shape(prediction) else as_float64(prediction, "prediction")
     y = one_hot_like(p.shape, rng) if label is None else as_float64(label, "label")
@@ -327,6 +366,7 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
     cannot be deep-copied raises ``TypeError``: pass ``batch``. The layers, their optimizers and
     ``network.loss`` are all as before when the check returns.
     """
+    validate_settings(mode, _step(step, eps), rtol, atol)
     rng = np.random.default_rng(seed)
     data = next_batch_without_advancing(network.data_layer) if batch is None else \
         tuple(np.array(b, copy=True) for b in batch)
@@ -349,6 +389,7 @@ def check_function(forward: Callable, backward: Callable, *inputs, mode: str | N
 
     Other parameters as :func:`check_layer`.
     """
+    validate_settings(mode, step, rtol, atol)
     if not inputs:
         raise TypeError("check_function: give at least one input (an array or a shape)")
     rng = np.random.default_rng(seed)

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from gradcheck.check import _is_loss, check_layer, check_loss, check_network
 from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, layer_builder, loss_builder
+from gradcheck.prepare import validate_settings
 from gradcheck.report import GradcheckReport
 from gradcheck.state import is_layer
 from gradcheck.strategies import batches
@@ -258,10 +259,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
-    for name in ("rtol", "atol", "step"):
-        value = getattr(args, name)
-        if value is not None and not (np.isfinite(value) and value >= 0 and (name != "step" or value > 0)):
-            raise UsageError(f"--{name} must be a finite number {'> 0' if name == 'step' else '>= 0'}, got {value}")
+    try:
+        validate_settings(args.mode, args.step, args.rtol, args.atol)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("gradcheck: ", "--", 1)) from None
     if args.shape is not None:
         try:
             args.shape = tuple(int(v) for v in args.shape.split(","))

@@ -1,17 +1,33 @@
-"""Finite differences along probes, and the one tolerance rule every comparison uses.
+"""Finite differences along probes, with a step that follows the function, and the one tolerance rule.
 
-A *probe* moves a set of elements of one tensor together. It is evaluated at four steps, ``+-h`` and
-``+-h/2`` (``h = step * max(|value|, 1)`` per element, times the probe's direction), plus the base point.
-Those five values give, per estimate:
+A *probe* moves a set of elements of one tensor together (an element, a feature column read per row, a
+sparse random direction, a tied group). It is evaluated in *rounds*: round ``r`` moves it by ``+-H`` and
+``+-H/2`` with ``H = h / 8^r`` (``h = step * max(|value|, 1)`` per element, times the probe's direction).
+With the base point, a round gives the central differences ``D(H)`` and ``D(H/2)`` (the estimate) and the
+one-sided slopes at both steps. What the gaps between one-sided slopes do as the step shrinks says what
+the function is doing there:
 
-- the central differences ``D(h)`` and ``D(h/2)`` (the estimate);
-- the one-sided slopes at ``h`` and at ``h/2``.
+- **smooth** over ``[-H, H]``: the gaps scale with the step, ``gap(H) = 2 gap(H/2)``, and the estimate's
+  truncation error is ``|D(H) - D(H/2)| / 3`` (Richardson);
+- **a kink** at the point (ReLU at 0, the ties of a max): the gap stays as the step shrinks; only
+  "analytic lies between the one-sided slopes" is certified there;
+- **noise** (forward's own rounding, larger than a few ulps of its output: cancellation, a lossy formula):
+  the gap grows as the step shrinks. The noise is then measured from the gaps and the first round is judged
+  again with it in the tolerance.
 
-A function smooth over ``[-h, h]`` has one-sided gaps that scale with the step: ``gap(h) = 2 gap(h/2)`` up
-to ``O(h^3)``. When that holds, the error of ``D(h/2)`` is ``|D(h) - D(h/2)| / 3`` (Richardson). When it
-does not, a kink lies within the step: the estimate is judged against the one-sided slopes at ``h/2``
-only, which do not cross a kink that lies between ``h/2`` and ``h``; a kink within ``h/2`` leaves only the
-certificate "analytic lies between the one-sided slopes", and is counted as such.
+A probe goes down the ladder until its round is smooth and *decisive* (the truncation allowance no larger
+than the rest of the tolerance, so a coarse step cannot hide an error), a kink or noise is established
+across two rounds, or no round is left (rounding would outgrow truncation, the step would come within
+``ULPS`` ulps of the value, or ``MAX_ROUNDS``). The scale a function varies on may be far below ``|value|``
+(a normalisation at a large offset) or far below 1 (tiny values): the ladder finds it either way. Where
+forward raises or gives NaN/inf on a side (the edge of its domain) the step shrinks too; on the last round a
+one-sided estimate is used if its slopes settle, and otherwise the estimate is *skipped*, which fails the
+check.
+
+Round 0 first takes ``+-h`` alone, and settles a probe with two forwards when the analytic value agrees with
+``D(h)`` and ``D(h)``'s truncation is negligible: the one-sided slopes agree within the tolerance's floor
+(linear over the step), or the relative gap is below 1 % and the truncation it implies for a function with
+one length scale, ``gap^2 / (6 |D|)`` (with ``SAFETY``), fits in the floor beside the error.
 """
 from __future__ import annotations
 
@@ -20,16 +36,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SAFETY", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates", "Verdicts",
-           "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
+__all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates",
+           "Verdicts", "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
            "finite_differences", "judge"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
-_STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of h): +h, -h, +h/2, -h/2
+SHRINK = 8.0        # the step of round r is h / SHRINK^r
+MAX_ROUNDS = 10     # h / 8^9 ~ 7e-9 h: below that, only tiny values are still resolved, by far
+ULPS = 64           # the smaller step of a round stays at least this many ulps of the value
+_STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of H): +H, -H, +H/2, -H/2
 DOMAIN_ERRORS = (ValueError, ArithmeticError)   # what a forward may raise outside its domain
 
-TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding + (smooth: {SAFETY:g}*|D(h) - D(h/2)|/3;"
-                  " kink within the step: half the gap between the one-sided slopes at h/2)")
+TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding (assumed, or measured where forward is "
+                  f"noisier) + (smooth: {SAFETY:g}*|D(H) - D(H/2)|/3; kink at the point: half the gap between the "
+                  "one-sided slopes at H/2), at the step H the element was settled at")
 
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
 # and, with magnitudes=True, their magnitudes (for the rounding estimate; None otherwise), float64; with
@@ -93,18 +113,39 @@ def group_probe(flat: np.ndarray) -> Probe:
 
 @dataclass
 class Estimates:
-    """Per-estimate results of :func:`finite_differences` (flat arrays, one entry per estimate)."""
+    """Per-estimate results of :func:`finite_differences` (flat arrays, one entry per estimate), taken at the
+    round each estimate was settled at."""
 
     analytic: np.ndarray    # the analytic derivative along the probe (an element's value, or the dot product)
-    numeric: np.ndarray     # central difference with step h/2
-    coarse: np.ndarray      # central difference with step h
-    left: np.ndarray        # one-sided slopes with step h/2 ...
+    numeric: np.ndarray     # central difference with step H/2
+    coarse: np.ndarray      # central difference with step H
+    left: np.ndarray        # one-sided slopes with step H/2 ...
     right: np.ndarray
-    left_h: np.ndarray      # ... and with step h
+    left_h: np.ndarray      # ... and with step H
     right_h: np.ndarray
-    rounding: np.ndarray    # how far rounding alone can move the estimate
+    rounding: np.ndarray    # how far rounding alone can move the estimate (assumed, or measured: noise)
     skipped: dict[int, str]  # estimate -> why it could not be taken
     one_sided: np.ndarray   # bool: taken from one side only (the other is outside forward's domain)
+    level: np.ndarray       # int: the round it was settled at (its step is h / 8^level)
+    noisy: np.ndarray       # bool: forward's measured noise, above the assumed rounding, is in the tolerance
+    model: np.ndarray       # truncation implied by the one-scale model where +-h alone settled it, else NaN
+    half: np.ndarray        # the smaller step H/2 (in the probe's units)
+
+    @classmethod
+    def empty(cls, n: int) -> Estimates:
+        nan = np.full(n, np.nan)
+        return cls(*(nan.copy() for _ in range(8)), skipped={}, one_sided=np.zeros(n, dtype=bool),
+                   level=np.zeros(n, dtype=int), noisy=np.zeros(n, dtype=bool), model=nan.copy(), half=nan.copy())
+
+    def take(self, other: Estimates, where: np.ndarray) -> None:
+        """Copy ``other``'s estimates at the indices ``where`` into this one."""
+        for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding",
+                     "one_sided", "level", "noisy", "model", "half"):
+            getattr(self, name)[where] = getattr(other, name)[where]
+        for j in where.tolist():
+            self.skipped.pop(j, None)
+            if j in other.skipped:
+                self.skipped[j] = other.skipped[j]
 
 
 def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
@@ -115,120 +156,178 @@ def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
     return readout(False)[0][rows]
 
 
-def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
-                       step: float, machine_eps: float,
-                       settle: tuple[float, float, int] | None = None) -> Estimates:
-    """Evaluate every probe at its steps (``tensor`` perturbed in place, always restored).
+class _Ladder:
+    """The evaluations of one call of :func:`finite_differences`: the probes' layout, and one round's values."""
 
-    ``analytic`` is the analytic gradient of the whole tensor, flat; for a probe that sums the readout the
-    analytic value is its dot product with the displacement actually taken. Where forward raises a domain
-    error or returns NaN/inf on one side only (the edge of its domain: a probability at 0), the other side's
-    one-sided slopes give the estimate, extrapolated as ``2 R(h/2) - R(h)``; where neither side works, or the
-    one-sided slopes do not settle, the estimate is skipped with the reason.
+    def __init__(self, tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
+                 step: float, noise: np.ndarray | None) -> None:
+        self.tensor, self.probes, self.readout, self.analytic = tensor, probes, readout, analytic
+        self.n = sum(p.estimates for p in probes)
+        base_values, base_scale = readout(True)
+        self.flat_view = tensor.reshape(-1) if tensor.flags.c_contiguous else None
+        target = self.flat_view if self.flat_view is not None else tensor
+        self.base, self.scale = np.full(self.n, np.nan), np.zeros(self.n)
+        self.noise = np.zeros(self.n)       # forward's run-to-run noise of the readout behind each estimate
+        self.sigma = np.zeros(self.n)        # forward's noise where the ladder measured it
+        self.grew = np.zeros(self.n, dtype=bool)    # the gap grew in the last round (noise, or a kink passed)
+        self.confirming = np.zeros(self.n, dtype=bool)     # a failure found in the last round, to confirm
+        self.held = np.zeros(self.n, dtype=bool)    # the gap held in the last round (a kink at the point?)
+        self.layout = []                    # per probe: (estimates slice, elements slice, where, nominal)
+        self.owner = np.zeros(self.n, dtype=int)
+        row_noise = np.zeros(len(base_values)) if noise is None else np.broadcast_to(noise, base_values.shape)
+        moved, steps, firsts = [], [], []    # per element: |value| and |nominal step|; per probe: first element
+        start = first = 0
+        for i, probe in enumerate(probes):
+            out, elems = slice(start, start + probe.estimates), slice(first, first + len(probe.flat))
+            firsts.append(first)
+            start, first = out.stop, elems.stop
+            if len(probe.flat) == 1 and self.flat_view is not None:     # a plain int indexes fastest
+                where = int(probe.flat[0])
+                value = abs(float(target[where]))
+                nominal = step * float(probe.direction[0]) * max(value, 1.0)
+                moved.append(value)
+                steps.append(abs(nominal))
+            else:
+                where = probe.flat if self.flat_view is not None else np.unravel_index(probe.flat, tensor.shape)
+                values = np.abs(np.asarray(target[where], dtype=np.float64)).reshape(-1)
+                nominal = step * probe.direction * np.maximum(values, 1.0)
+                moved.extend(values.tolist())
+                steps.extend(np.abs(nominal).tolist())
+            self.layout.append((out, elems, where, nominal))
+            self.owner[out] = i
+            if probe.rows is None:
+                self.base[out], self.scale[out] = base_values.sum(), base_scale.sum()
+                self.noise[out] = row_noise.sum()
+            else:
+                self.base[out], self.scale[out] = base_values[probe.rows], base_scale[probe.rows]
+                self.noise[out] = row_noise[probe.rows]
+        # rounds while the smaller step H/2 stays ULPS ulps of every value moved (zeros: of the step)
+        moved_arr, steps_arr = np.array(moved), np.array(steps)
+        room = steps_arr / 2 / (ULPS * np.spacing(np.maximum(moved_arr, steps_arr)))
+        room = np.minimum.reduceat(room, np.array(firsts, dtype=int)) if len(firsts) else room
+        with np.errstate(divide="ignore"):
+            rounds = np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK)).astype(int)
+        self.rounds_left = np.minimum(MAX_ROUNDS - 1, rounds)[self.owner] if self.n else np.zeros(0, dtype=int)
+        self.elements = first
+        self.new_round(0)
 
-    ``settle = (rtol, atol, terms)`` takes ``+-h`` first and adds ``+-h/2`` only to the probes whose first look
-    is not conclusive: a probe is settled at ``+-h`` when, for each of its estimates, the analytic value is
-    within the floor of the tolerance (``atol + rtol*|numeric| + 8*rounding``) of ``D(h)`` and the one-sided
-    slopes at ``h`` agree within it too. Then the function is linear over the step to within the noise, no
-    truncation allowance is needed, and the four-step rule would pass it as well; everything else (a failure,
-    curvature, a kink, the edge of the domain) gets the full four steps. Without ``settle``: four steps always.
-    """
-    n = sum(p.estimates for p in probes)
-    f, t = np.full((4, n), np.nan), np.full((4, n), np.nan)
-    base, scale = np.full(n, np.nan), np.zeros(n)
-    displaced = np.zeros((4, sum(len(p.flat) for p in probes)))
-    reasons: dict[int, str] = {}
-    base_values, base_scale = readout(True)
-    flat_view = tensor.reshape(-1) if tensor.flags.c_contiguous else None
-    base_total, scale_total = base_values.sum(), base_scale.sum()
-    layout = []                                     # per probe: (estimates slice, elements slice, where, nominal)
-    start = first = 0
-    for probe in probes:
-        out, elems = slice(start, start + probe.estimates), slice(first, first + len(probe.flat))
-        start, first = out.stop, elems.stop
-        if flat_view is None:
-            where = np.unravel_index(probe.flat, tensor.shape)
-        else:                                       # a plain int indexes fastest
-            where = int(probe.flat[0]) if len(probe.flat) == 1 else probe.flat
-        target = flat_view if flat_view is not None else tensor
-        nominal = step * probe.direction * np.maximum(np.abs(target[where]), 1.0)
-        if isinstance(where, int):
-            nominal = float(nominal[0])
-        layout.append((out, elems, where, nominal))
-        if probe.rows is None:
-            base[out], scale[out] = base_total, scale_total
-        else:
-            base[out], scale[out] = base_values[probe.rows], base_scale[probe.rows]
-        if not (probe.rows is not None or len(probe.flat) == 1):
-            t[:, out] = (np.array([s * fr for s, fr in _STEPS]) * step)[:, None]   # along the direction
+    def new_round(self, r: int) -> None:
+        self.factor = SHRINK ** -r
+        self.f, self.t = np.full((4, self.n), np.nan), np.full((4, self.n), np.nan)
+        self.displaced = np.zeros((4, self.elements))
+        self.reasons: dict[int, str] = {}
+        for probe, (out, _, _, _) in zip(self.probes, self.layout):
+            if not (probe.rows is not None or len(probe.flat) == 1):     # along the direction
+                self.t[:, out] = (np.array([s * fr for s, fr in _STEPS]) * self.factor)[:, None]
 
-    def evaluate(indices: Sequence[int], steps: Sequence[int]) -> None:
-        target = flat_view if flat_view is not None else tensor
+    def evaluate(self, indices: Sequence[int], steps: Sequence[int]) -> None:
+        """Move each probe of ``indices`` by the steps ``steps`` of this round and read the function."""
+        target = self.flat_view if self.flat_view is not None else self.tensor
         for i in indices:
-            probe, (out, elems, where, nominal) = probes[i], layout[i]
+            probe, (out, elems, where, nominal) = self.probes[i], self.layout[i]
             orig = target[where] if isinstance(where, int) else target[where].copy()   # a scalar is a copy
             try:
                 for k in steps:
                     sign, frac = _STEPS[k]
-                    target[where] = orig + sign * frac * nominal
+                    target[where] = orig + sign * frac * self.factor * nominal
                     taken = np.float64(target[where]) - orig                 # the step actually taken
-                    displaced[k, elems] = taken
+                    self.displaced[k, elems] = taken
                     if probe.rows is not None or len(probe.flat) == 1:
-                        t[k, out] = taken                                     # divide by its own step
+                        self.t[k, out] = taken                                # divide by its own step
                     try:
-                        f[k, out] = _read(readout, probe.rows)
+                        self.f[k, out] = _read(self.readout, probe.rows)
                     except DOMAIN_ERRORS as exc:
-                        reasons.update({j: f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
-                                        for j in range(out.start, out.stop)})
+                        self.reasons.update({j: f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
+                                             for j in range(out.start, out.stop)})
             finally:
                 target[where] = orig
 
-    everything = range(len(probes))
-    evaluate(everything, (0, 1))
-    a = _analytic_along(probes, layout, analytic, displaced, t, 0, 1)
-    if settle is None:
-        refine = list(everything)
-    else:
-        ok = _settled_estimates(f, t, base, scale, a, machine_eps, settle)
-        refine = [i for i in everything if not ok[layout[i][0]].all()]
-        done = np.ones(len(probes), dtype=bool)
-        done[refine] = False
-        for i in np.flatnonzero(done):          # the h step stands for the h/2 one too
-            out, elems = layout[i][0], layout[i][1]
-            f[2:, out], t[2:, out], displaced[2:, elems] = f[:2, out], t[:2, out], displaced[:2, elems]
-    evaluate(refine, (2, 3))
-    a = _analytic_along(probes, layout, analytic, displaced, t, 2, 3)
-    return _estimates(f, t, base, scale, a, reasons, machine_eps)
+    def analytic_along(self, plus: int, minus: int) -> np.ndarray:
+        """The analytic value of each estimate: the element's own, or the dot product with a direction's span."""
+        a = np.zeros(self.n)
+        for probe, (out, elems, _, _) in zip(self.probes, self.layout):
+            values = self.analytic[probe.flat]
+            if probe.rows is not None or len(probe.flat) == 1:
+                a[out] = values
+            else:
+                span = self.displaced[plus, elems] - self.displaced[minus, elems]
+                a[out] = values @ span / (self.t[plus, out] - self.t[minus, out])
+        return a
 
 
-def _analytic_along(probes, layout, analytic, displaced, t, plus: int, minus: int) -> np.ndarray:
-    """The analytic value of each estimate: the element's own, or the dot product with a direction's span."""
-    a = np.zeros(t.shape[1])
-    for probe, (out, elems, _, _) in zip(probes, layout):
-        values = analytic[probe.flat]
-        if probe.rows is not None or len(probe.flat) == 1:
-            a[out] = values
-        else:
-            a[out] = values @ (displaced[plus, elems] - displaced[minus, elems]) / (t[plus, out] - t[minus, out])
-    return a
+def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
+                       step: float, machine_eps: float, rtol: float = 0.0, atol: float = 0.0, terms: int = 1,
+                       quick: bool = True, noise: np.ndarray | float | None = None) -> Estimates:
+    """Evaluate every probe down the ladder of steps (``tensor`` perturbed in place, always restored).
+
+    ``analytic`` is the analytic gradient of the whole tensor, flat; for a probe that sums the readout the
+    analytic value is its dot product with the displacement actually taken. ``rtol``, ``atol`` and ``terms``
+    are those of the :func:`judge` call the estimates are for: the ladder stops where that rule can decide.
+    ``quick`` lets ``+-h`` alone settle a probe (see the module's docstring). ``noise`` is forward's
+    run-to-run noise of each readout row (or of the total), measured by re-evaluation at the base point: it
+    is added to the rounding of every estimate.
+    """
+    lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float))
+    final, rounds = Estimates.empty(lad.n), []
+    settled = np.zeros(lad.n, dtype=bool)
+    active = np.ones(len(probes), dtype=bool)
+    for r in range(MAX_ROUNDS):
+        lad.new_round(r)
+        todo = np.flatnonzero(active)
+        lad.evaluate(todo, (0, 1))
+        fine = todo
+        quick_ok = np.zeros(lad.n, dtype=bool)
+        if r == 0 and quick:
+            quick_ok, model = _quick(lad, machine_eps, rtol, atol, terms)
+            done = [i for i in todo if quick_ok[lad.layout[i][0]].all()]
+            for i in done:              # the H step stands for the H/2 one too
+                out, elems = lad.layout[i][0], lad.layout[i][1]
+                lad.f[2:, out], lad.t[2:, out], lad.displaced[2:, elems] = lad.f[:2, out], lad.t[:2, out], \
+                    lad.displaced[:2, elems]
+            fine = np.setdiff1d(todo, done)
+        lad.evaluate(fine, (2, 3))
+        e = _estimates(lad, lad.analytic_along(2, 3), machine_eps, r)
+        if r == 0 and quick:
+            e.model = np.where(quick_ok, model, np.nan)
+        rounds.append(e)
+        fresh = np.flatnonzero(active[lad.owner] & ~settled)
+        decided = _decide(e, rounds, fresh, r, lad, rtol, atol, terms, final)
+        settled[decided] = True
+        _noise_verdicts(rounds, final, lad, decided, rtol, atol, terms)
+        active[:] = False
+        for j in np.flatnonzero(~settled):
+            active[lad.owner[j]] = True
+        if not active.any():
+            break
+    left = np.flatnonzero(~settled)          # cannot happen with rounds_left < MAX_ROUNDS; kept for safety
+    final.take(rounds[-1], left)
+    return final
 
 
-def _settled_estimates(f, t, base, scale, a, machine_eps, settle) -> np.ndarray:
-    """Per estimate: the +-h look alone is conclusive (see :func:`finite_differences`)."""
-    rtol, atol, terms = settle
+def _quick(lad: _Ladder, machine_eps: float, rtol: float, atol: float, terms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per estimate: ``+-h`` alone settles it (see the module's docstring), and the truncation it implies."""
     with np.errstate(all="ignore"):
-        fp, fm, tp, tm = f[0], f[1], t[0], t[1]
+        fp, fm, tp, tm = lad.f[0], lad.f[1], lad.t[0], lad.t[1]
         d = (fp - fm) / (tp - tm)
-        right, left = (fp - base) / tp, (base - fm) / -tm
-        scale = np.maximum(scale, np.fmax(np.abs(fp), np.abs(fm)))
-        rounding = machine_eps * (scale + np.abs(base)) / np.minimum(np.abs(tp), np.abs(tm))
+        right, left = (fp - lad.base) / tp, (lad.base - fm) / -tm
+        gap = np.abs(right - left)
+        a = lad.analytic_along(0, 1)
+        scale = np.maximum(lad.scale, np.fmax(np.abs(fp), np.abs(fm)))
+        half = np.minimum(np.abs(tp), np.abs(tm))
+        rounding = (machine_eps * (scale + np.abs(lad.base)) + lad.noise) / half
         floor = atol + rtol * np.abs(d) + SAFETY * rounding / np.sqrt(terms)
-        return (np.abs(a - d) <= floor) & (np.abs(right - left) <= floor)
+        model = SAFETY * gap ** 2 / (6 * np.abs(d))
+        linear = gap <= floor
+        one_scale = (gap <= 0.01 * np.abs(d)) & (np.abs(a - d) + model <= floor)
+        ok = np.isfinite(fp) & np.isfinite(fm) & (np.abs(a - d) <= floor) & (linear | one_scale)
+        return ok, np.where(linear, np.minimum(model, gap / 2), model) / SAFETY
 
 
-def _estimates(f: np.ndarray, t: np.ndarray, base: np.ndarray, scale: np.ndarray, a: np.ndarray,
-               reasons: dict[int, str], machine_eps: float) -> Estimates:
-    """Central and one-sided slopes, rounding, and which estimates are one-sided or skipped."""
+def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
+               extra_noise: np.ndarray | None = None) -> Estimates:
+    """Central and one-sided slopes, rounding, and which estimates are one-sided or skipped, for one round."""
+    f, t, base = lad.f, lad.t, lad.base
+    noise = lad.noise if extra_noise is None else lad.noise + extra_noise
     with np.errstate(all="ignore"):
         ok = np.isfinite(f)
         plus, minus = ok[0] & ok[2], ok[1] & ok[3]
@@ -237,30 +336,166 @@ def _estimates(f: np.ndarray, t: np.ndarray, base: np.ndarray, scale: np.ndarray
         tp1, tm1, tp2, tm2 = t
         right, right_h = (fp2 - base) / tp2, (fp1 - base) / tp1
         left, left_h = (base - fm2) / -tm2, (base - fm1) / -tm1
-        # one side only: R(t) = f' + f'' t / 2 + O(t^2), so 2 R(h/2) - R(h) is the estimate, and R(h/2) the
-        # coarser one beside it (their gap, |R(h) - R(h/2)|, then stands for the truncation error). The gap
-        # is f'' h / 4, a tiny fraction of f' for a function resolved at this step; a gap above 1 % of the
+        # one side only: R(t) = f' + f'' t / 2 + O(t^2), so 2 R(H/2) - R(H) is the estimate, and R(H/2) the
+        # coarser one beside it (their gap, |R(H) - R(H/2)|, then stands for the truncation error). The gap
+        # is f'' H / 4, a tiny fraction of f' for a function resolved at this step; a gap above 1 % of the
         # estimate (sqrt at 0, -log(p) at p = 1e-9) means the step cannot resolve it, and the element is skipped
         side, side_h = np.where(plus, right, left), np.where(plus, right_h, left_h)
         numeric = np.where(both, (fp2 - fm2) / (tp2 - tm2), 2 * side - side_h)
         coarse = np.where(both, (fp1 - fm1) / (tp1 - tm1), side)
         half = np.where(both, np.minimum(np.abs(tp2), np.abs(tm2)), np.where(plus, np.abs(tp2), np.abs(tm2)))
         # the terms' magnitude at the base, or the values reached within the step when larger (w^2 at w = 0)
-        scale = np.maximum(scale, np.nanmax(np.where(ok, np.abs(f), 0.0), axis=0))
-        rounding = machine_eps * (scale + np.abs(base)) / half
+        scale = np.maximum(lad.scale, np.nanmax(np.where(ok, np.abs(f), 0.0), axis=0))
+        rounding = (machine_eps * (scale + np.abs(base)) + noise) / half
         one_sided = ~both & (plus | minus)
         unsettled = one_sided & ~(np.abs(side_h - side) <= 0.01 * np.abs(numeric) + SAFETY * rounding)
     skipped = {}
     for i in np.flatnonzero(~(plus | minus) | unsettled):
         i = int(i)
         if unsettled[i]:
-            skipped[i] = "at the edge of forward's domain, and the one-sided slopes do not settle at this step"
+            skipped[i] = "at the edge of forward's domain, and the one-sided slopes do not settle at any step"
         else:
-            skipped[i] = reasons.get(i, "non-finite output at a perturbed value")
+            skipped[i] = lad.reasons.get(i, "non-finite output at a perturbed value")
+    n = lad.n
     return Estimates(analytic=a, numeric=numeric, coarse=coarse,
                      left=np.where(both, left, numeric), right=np.where(both, right, numeric),
                      left_h=np.where(both, left_h, coarse), right_h=np.where(both, right_h, coarse),
-                     rounding=rounding, skipped=skipped, one_sided=one_sided & ~unsettled)
+                     rounding=rounding, skipped=skipped, one_sided=one_sided & ~unsettled,
+                     level=np.full(n, level), noisy=np.zeros(n, dtype=bool), model=np.full(n, np.nan), half=half)
+
+
+def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, lad: _Ladder, rtol: float,
+            atol: float, terms: int, final: Estimates) -> np.ndarray:
+    """Settle what round ``r`` can settle of the ``fresh`` estimates (evaluated in it, not settled before):
+    copy them into ``final`` and return them.
+
+    Smooth: settled when decisive (the truncation allowance within the rest of the tolerance) or when a
+    smaller step cannot help (its rounding, 8x this one's, would pass this truncation); a failure is first
+    confirmed by the next round (below). Not smooth, from the second round on: settled when the gap held from
+    the previous round (a kink at the point) or grew in two rounds in a row (noise). Out of forward's domain
+    on a side, or not smooth in the first round: a smaller step. Everything is settled on its last round.
+
+    A failure found at a smooth round stands when the next round is smooth and its estimate agrees with it
+    within both tolerances. When they disagree, what moves the estimate between the two steps is forward's
+    own noise (the staircase of a lossy formula can look smooth at one step): it is measured from the
+    disagreement and the estimate is judged with it by :func:`_noise_verdicts`."""
+    if not len(fresh):
+        return fresh
+    v = judge(e, rtol, atol, terms)
+    last = lad.rounds_left[fresh] <= r
+    with np.errstate(all="ignore"):
+        floor = atol + rtol * np.abs(e.numeric) + SAFETY * e.rounding / np.sqrt(terms)
+        truncation = np.where(np.isnan(e.model), np.abs(e.coarse - e.numeric) / 3, e.model)
+        decisive = SAFETY * truncation <= floor
+        helps = truncation > SHRINK * e.rounding
+    domain = np.array([j in e.skipped for j in fresh.tolist()], dtype=bool) | e.one_sided[fresh]
+    smooth = v.smooth[fresh] & ~domain
+    firm = smooth & (decisive[fresh] | ~helps[fresh])
+    confirm = firm & v.failed[fresh] & ~last
+    settle = last | (firm & ~confirm)
+    earlier = np.zeros(len(fresh), dtype=bool)          # settled at the previous round (a confirmed failure)
+    if r >= 1:
+        prev = rounds[r - 1]
+        prev_ok = ~prev.one_sided & np.isfinite(prev.numeric)
+        prev_ok[list(prev.skipped)] = False
+        gap, gap_h, before, before_h = e.right - e.left, e.right_h - e.left_h, prev.right - prev.left, \
+            prev.right_h - prev.left_h
+        with np.errstate(all="ignore"):
+            q = np.abs(gap) / np.abs(before)
+            # a kink at the point keeps its gap, and what the gap still depends on the step (curvature beside
+            # the kink) shrinks with it; a kink at a distance c below the step looks alike, but there the
+            # dependence grows as the step shrinks toward c, so the ladder goes on until c is resolved
+            held = prev_ok & (q >= 0.5) & (q <= 2.0) & \
+                (np.abs(gap_h - gap) <= np.abs(before_h - before) / 4 + 4 * SAFETY * e.rounding)
+            # noise: the second difference |f(t) - 2 f(0) + f(-t)| = |gap| t stops shrinking with the step
+            # (smooth: 1/64 per round, a kink: 1/8); measured on these two rounds only
+            grew = prev_ok & ~held & (q > SHRINK / 2)
+            sigma = np.fmax(np.abs(gap) * e.half, np.abs(before) * prev.half) / np.sqrt(6)
+            # a failure to confirm: the previous round's estimate against this one's
+            vp = judge(prev, rtol, atol, terms)
+            # (from a smooth, decisive round: one whose truncation term outgrew the last round's is noise)
+            agree = v.smooth & decisive & (np.abs(e.numeric - prev.numeric) <= v.tolerance + vp.tolerance)
+            moved = np.fmax(np.abs(e.numeric - prev.numeric) * e.half * np.sqrt(2),
+                            np.abs(gap_h - 2 * gap) * e.half * 2 / np.sqrt(70))
+        checking = lad.confirming[fresh]
+        lad.confirming[fresh] = False
+        confirmed = checking & (agree[fresh] | domain)
+        if r >= 2:      # the failure was found below the first round: was what the first round crossed a jump?
+            jump = _jumps(rounds[0], prev.numeric)
+            jumped = confirmed & (jump[fresh] > 0)
+            confirmed &= ~jumped
+            moved = np.where(jump > 0, jump, moved)
+        earlier |= confirmed
+        # held in two rounds in a row too: several kinks at different distances can pass one round's test;
+        # or held once, where a smaller step could no longer tell it from a smooth bend: its noise allowance
+        # (8x this one's) would reach the gap, and the smoothness test would pass by noise
+        with np.errstate(all="ignore"):
+            blind = SHRINK * 4 * SAFETY * e.rounding >= np.abs(gap) / 2
+        kinked = ~checking & ~smooth & ~domain & held[fresh] & (lad.held[fresh] | blind[fresh])
+        lad.held[fresh] = held[fresh]
+        # growth in two rounds in a row: a gap that jumps once is a kink at a distance being passed by the step
+        noisy = ~checking & ~smooth & ~domain & grew[fresh] & lad.grew[fresh]
+        lad.grew[fresh] = grew[fresh]
+        unsteady = checking & ~confirmed
+        settle = (settle | kinked | noisy | unsteady) & ~confirmed
+        noisy |= unsteady
+        lad.sigma[fresh[noisy]] = np.where(unsteady, moved[fresh], sigma[fresh])[noisy]
+        e.noisy[fresh[noisy]] = True        # judged again with the noise, by _noise_verdicts
+    lad.confirming[fresh[confirm]] = True
+    final.take(e, fresh[settle])
+    if earlier.any():
+        final.take(rounds[r - 1], fresh[earlier])
+    return fresh[settle | earlier]
+
+
+def _jumps(first: Estimates, slope: np.ndarray) -> np.ndarray:
+    """Per estimate, the size of a jump of forward's output within the first round's step, or 0.
+
+    Below the step of a later round the function is linear with slope ``slope``; the first round's points
+    beyond it show what lies between. Past a kink at a distance c the excess over that line grows with the
+    distance, ``e(t) = delta (t - c)``, so ``|e(H)| >= 2 |e(H/2)|``; past a jump (a rounding step of a lossy
+    forward, wider than the ladder's smaller steps) it stays put, ``e(H) = e(H/2)``. A side whose excess
+    does not grow at least 1.5x from H/2 to H (or changes sign) has a jump, and its largest excess measures it."""
+    with np.errstate(all="ignore"):
+        half = first.half
+        floor = 4 * SAFETY * first.rounding * half
+        out = np.zeros(len(slope))
+        for near, far, sign in ((first.right, first.right_h, 1.0), (first.left, first.left_h, -1.0)):
+            e_half, e_full = sign * (near - slope) * half, sign * (far - slope) * 2 * half
+            seen = (np.abs(e_half) > floor) & (np.abs(e_full) > floor)
+            flat = seen & ((np.abs(e_full) < 1.5 * np.abs(e_half)) | (np.sign(e_full) != np.sign(e_half)))
+            out = np.where(flat, np.fmax(out, np.fmax(np.abs(e_half), np.abs(e_full))), out)
+        return np.nan_to_num(out)
+
+
+def _noise_verdicts(rounds: list[Estimates], final: Estimates, lad: _Ladder, decided: np.ndarray, rtol: float,
+                    atol: float, terms: int) -> None:
+    """Estimates whose second difference stopped shrinking with the step: forward's own noise dominates
+    there (``lad.sigma``, measured by :func:`_decide`). Every round taken is judged again with that noise in
+    its rounding, and the estimate keeps the round with the tightest tolerance among the smooth ones (of
+    all, if none is smooth)."""
+    noisy = decided[final.noisy[decided]]
+    if not len(noisy):
+        return
+    best, best_tol = Estimates.empty(lad.n), np.full(lad.n, np.inf)
+    best_smooth = np.zeros(lad.n, dtype=bool)
+    for e in rounds[:int(final.level[noisy].max()) + 1]:
+        again = Estimates.empty(lad.n)
+        again.take(e, noisy)
+        with np.errstate(all="ignore"):
+            extra = lad.sigma / again.half
+            again.noisy[noisy] = extra[noisy] > again.rounding[noisy]
+            again.rounding[noisy] = again.rounding[noisy] + extra[noisy]
+        usable = np.zeros(lad.n, dtype=bool)
+        usable[noisy] = np.isfinite(again.numeric[noisy]) & (again.level[noisy] <= final.level[noisy])
+        usable[list(again.skipped)] = False
+        v = judge(again, rtol, atol, terms)
+        better = usable & ((v.smooth & ~best_smooth) | ((v.smooth == best_smooth) & (v.tolerance < best_tol)))
+        where = np.flatnonzero(better)
+        best.take(again, where)
+        best_tol[where], best_smooth[where] = v.tolerance[where], v.smooth[where]
+    chosen = noisy[np.isfinite(best_tol[noisy])]
+    final.take(best, chosen)
 
 
 @dataclass
@@ -270,28 +505,34 @@ class Verdicts:
     error: np.ndarray
     tolerance: np.ndarray
     failed: np.ndarray      # bool
-    kink: np.ndarray        # bool: a kink lies within h/2; only "between the one-sided slopes" is certified
+    kink: np.ndarray        # bool: a kink lies within H/2; only "between the one-sided slopes" is certified
     checked: np.ndarray     # bool: not skipped
-    smooth: np.ndarray      # bool: no kink within [-h, h] (the one-sided gaps scale with the step)
+    smooth: np.ndarray      # bool: no kink within [-H, H] (the one-sided gaps scale with the step)
 
 
 def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
     """The one tolerance rule (see :data:`TOLERANCE_TEXT`), for elements, columns, directions and groups.
 
-    ``rounding`` is a worst-case bound, ``eps * sum |terms|``. A screen that may fail without harm (fast
-    mode re-checks the elements of a failed direction one by one) passes ``terms``, the number of terms
-    summed, and is held to the typical rounding of such a sum instead, ``eps * sum |terms| / sqrt(terms)``.
+    ``rounding`` is a worst-case bound, ``eps * sum |terms|`` (or forward's measured noise where larger). A
+    screen that may fail without harm (fast mode re-checks the elements of a failed direction one by one)
+    passes ``terms``, the number of terms summed, and its tolerance uses the typical rounding of such a sum,
+    ``eps * sum |terms| / sqrt(terms)``; whether the function is smooth is always decided on the worst case, so
+    that rounding alone never makes a linear function look kinked.
     """
     checked = np.ones(e.numeric.size, dtype=bool)
     checked[list(e.skipped)] = False
     with np.errstate(all="ignore"):
         noise = SAFETY * e.rounding / np.sqrt(terms)
         gap, gap_h = e.right - e.left, e.right_h - e.left_h
-        # smooth over [-h, h]: the one-sided gaps scale with the step (one-sided slopes carry ~4x the
-        # rounding of the central difference, and the test combines four of them)
-        smooth = np.abs(gap_h - 2 * gap) <= 4 * noise + rtol * (np.abs(e.right_h) + np.abs(e.left_h))
+        # smooth over [-H, H]: the one-sided gaps scale with the step (one-sided slopes carry ~4x the
+        # rounding of the central difference, and the test combines four of them); settled at +-h alone:
+        # smooth by the one-scale model
+        modelled = ~np.isnan(e.model)
+        smooth = modelled | (np.abs(gap_h - 2 * gap) <= 4 * SAFETY * e.rounding +
+                             rtol * (np.abs(e.right_h) + np.abs(e.left_h)))
+        truncation = np.where(modelled, e.model, np.abs(e.coarse - e.numeric) / 3)
         floor = atol + rtol * np.abs(e.numeric) + noise
-        tolerance = floor + np.where(smooth, SAFETY * np.abs(e.coarse - e.numeric) / 3, np.abs(gap) / 2)
+        tolerance = floor + np.where(smooth, SAFETY * truncation, np.abs(gap) / 2)
         error = np.abs(e.analytic - e.numeric)
         failed = checked & ~(error <= tolerance)
         kink = checked & ~smooth & (np.abs(gap) / 2 > floor)

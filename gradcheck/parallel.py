@@ -35,7 +35,7 @@ def parameter_of(owner: int, attribute: str, target) -> np.ndarray:
 
 
 def _work(target, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
-          settle) -> tuple[Estimates, int]:
+          rule: dict) -> tuple[Estimates, int]:
     from threadpoolctl import threadpool_limits
 
     readout, calls = target.readout(), [0]
@@ -45,14 +45,15 @@ def _work(target, locate: Callable, probes: Sequence[Probe], analytic: np.ndarra
         return readout(magnitudes, total)
 
     with threadpool_limits(1):
-        return finite_differences(locate(target), probes, counted, analytic, step, eps, settle), calls[0]
+        return finite_differences(locate(target), probes, counted, analytic, step, eps, **rule), calls[0]
 
 
 def _merge(parts: list[Estimates]) -> Estimates:
     offsets = np.cumsum([0] + [len(p.numeric) for p in parts])
     skipped = {int(k) + int(off): reason for part, off in zip(parts, offsets) for k, reason in part.skipped.items()}
     cat = {name: np.concatenate([getattr(p, name) for p in parts])
-           for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding", "one_sided")}
+           for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding", "one_sided",
+                        "level", "noisy", "model", "half")}
     return Estimates(skipped=skipped, **cat)
 
 
@@ -68,7 +69,7 @@ class Workers:
         return self.jobs > 1 and self.failure is None and 2 * groups * self.per_forward > PARALLEL_MIN_SECONDS
 
     def differences(self, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
-                    settle, tick: Callable[[int], None]) -> Estimates | None:
+                    rule: dict, tick: Callable[[int], None]) -> Estimates | None:
         """The estimates of all ``probes``, or None if the target could not be sent to the workers (or a
         worker raised: the serial pass then raises it here, with a plain traceback). ``tick(n)`` is told of
         the forwards each chunk took."""
@@ -79,7 +80,7 @@ class Workers:
             run = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator")
             parts = []
             for part, calls in run(delayed(_work)(self.target, locate, [probes[i] for i in chunk], analytic, step,
-                                                  eps, settle) for chunk in chunks):
+                                                  eps, rule) for chunk in chunks):
                 parts.append(part)
                 tick(calls)
         except Exception as exc:  # noqa: BLE001 - pickling a user's layer can fail in many ways: go serial

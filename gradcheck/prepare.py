@@ -5,10 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MODES", "Settings", "as_float64", "is_shape", "input_array", "probabilities", "one_hot_like",
-           "settings_for"]
+__all__ = ["MODES", "MAX_STEP", "MAX_RTOL", "MIN_STEP_ULPS", "Settings", "as_float64", "is_shape", "input_array",
+           "probabilities", "one_hot_like", "validate_settings", "settings_for"]
 
 MODES = ("full", "fast")
+MAX_STEP = 0.1          # a first step above a tenth of the value does not resolve anything that varies on its scale
+MAX_RTOL = 0.1          # rtol above this would pass gradients off by more than a tenth
+MIN_STEP_ULPS = 1024    # a step below this many machine epsilons of the working precision measures rounding
 _F64_EPS = float(np.finfo(np.float64).eps)
 _DEFAULT_RTOL = {8: 1e-6, 4: 1e-3, 2: 3e-2}     # by the itemsize of the precision the function computes in
 
@@ -20,6 +23,7 @@ class Settings:
     machine_eps: float      # machine epsilon of the precision the function is computed in
     rtol: float
     atol: float
+    noise: np.ndarray | None = None     # forward's run-to-run noise per readout row, where it has any
 
 
 def as_float64(value: object, what: str) -> np.ndarray:
@@ -75,6 +79,31 @@ def _working_itemsize(output: np.ndarray) -> tuple[int, str | None]:
     return itemsize, None
 
 
+def validate_settings(mode: str | None, step: float | None, rtol: float | None, atol: float) -> None:
+    """Raise ValueError for a setting that would make a verdict meaningless (see the README's table)."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"gradcheck: mode must be one of {MODES}, got {mode!r}")
+    checks = [("step", step, 0.0, MAX_STEP, False), ("rtol", rtol, 0.0, MAX_RTOL, True), ("atol", atol, 0.0, None, True)]
+    for name, value, low, high, zero_ok in checks:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"gradcheck: {name} must be a real number, got {type(value).__name__} {value!r}")
+        value = float(value)
+        if not np.isfinite(value):
+            raise ValueError(f"gradcheck: {name} must be finite, got {value}")
+        if value < low or (value == low and not zero_ok):
+            raise ValueError(f"gradcheck: {name} must be {'>=' if zero_ok else '>'} {low:g}, got {value:g}")
+        if name == "step" and value < MIN_STEP_ULPS * _F64_EPS:
+            raise ValueError(f"gradcheck: step must be at least {MIN_STEP_ULPS} machine epsilons of float64 "
+                             f"({MIN_STEP_ULPS * _F64_EPS:.3g}), got {value:g}: differences that small measure "
+                             "rounding, not the derivative")
+        if high is not None and value > high:
+            why = "it could not resolve anything that varies on a smaller scale" if name == "step" else \
+                "it would pass gradients that are off by more than that fraction"
+            raise ValueError(f"gradcheck: {name} must be at most {high:g}, got {value:g}: {why}")
+
+
 def settings_for(mode: str, step: float | None, rtol: float | None, atol: float,
                  output: np.ndarray) -> tuple[Settings, list[str]]:
     """The step and tolerances for the precision the function really computes in, and warnings saying so."""
@@ -84,6 +113,10 @@ def settings_for(mode: str, step: float | None, rtol: float | None, atol: float,
     name = f"float{8 * itemsize}"
     machine_eps = float(np.finfo(f"f{itemsize}").eps)
     chosen_step = machine_eps ** (1 / 3) if step is None else float(step)
+    if chosen_step < MIN_STEP_ULPS * machine_eps:
+        raise ValueError(f"gradcheck: step {chosen_step:g} is below {MIN_STEP_ULPS} machine epsilons of {name}, the "
+                         f"precision the function computes in ({MIN_STEP_ULPS * machine_eps:.3g}): differences that "
+                         "small measure rounding, not the derivative")
     chosen_rtol = _DEFAULT_RTOL[itemsize] if rtol is None else float(rtol)
     warnings = []
     if itemsize < 8:

@@ -35,6 +35,9 @@ class TensorCheck:
     kinks: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     one_sided: int = 0              # elements at the edge of forward's domain, checked from one side
+    refined: int = 0                # elements settled at a smaller step than the first (the ladder went down)
+    noisy: int = 0                  # elements whose tolerance holds forward's measured noise
+    scale: float = 0.0              # the largest |numeric gradient| of the tensor
     evaluations: int = 0            # forward evaluations of the numeric pass for this tensor
     seconds: float = 0.0            # wall time of the numeric pass for this tensor
     hint: str | None = None
@@ -49,9 +52,10 @@ class TensorCheck:
         """Why too little of the tensor was checked for a pass to mean anything, or None."""
         size = prod(self.shape)
         if self.checked == 0:
-            return f"nothing was checked: all {size} elements were skipped"
-        if 2 * self.skipped_count > size:
-            return f"only {size - self.skipped_count} of {size} elements could be checked (more than half skipped)"
+            return f"nothing was checked: all {size} elements were skipped ({'; '.join(self.skipped)})"
+        if self.skipped_count:
+            return (f"{self.skipped_count} of {size} elements could not be checked ({'; '.join(self.skipped)}), even "
+                    "at the smallest step the ladder took")
         return None
 
     @property

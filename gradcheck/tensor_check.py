@@ -8,6 +8,7 @@ import numpy as np
 
 from gradcheck.diagnosis import diagnose
 from gradcheck.numeric import (
+    SHRINK,
     Estimates,
     Probe,
     Readout,
@@ -40,6 +41,8 @@ class _Elements:
         self.skipped: dict[str, int] = {}
         self.one_sided = np.zeros(size, dtype=bool)
         self.smooth = np.ones(size, dtype=bool)
+        self.level = np.zeros(size, dtype=int)      # the round each element was settled at
+        self.noisy = np.zeros(size, dtype=bool)     # forward's measured noise is in its tolerance
         self.worst: list[tuple[float, ElementError]] = []
         self.tie_hint: str | None = None
 
@@ -48,6 +51,7 @@ class _Elements:
         self.failed[flat], self.kink[flat], self.checked[flat] = v.failed, v.kink, v.checked
         self.one_sided[flat] = e.one_sided & v.checked
         self.smooth[flat] = v.smooth | ~v.checked
+        self.level[flat], self.noisy[flat] = e.level, e.noisy & v.checked
         for reason in e.skipped.values():
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
@@ -63,6 +67,11 @@ def _singles(flat: np.ndarray, features: int | None) -> list[Probe]:
             for i in flat]
 
 
+def _rule(s: Settings, terms: int = 1, quick: bool = True) -> dict:
+    """The keyword arguments of :func:`finite_differences` for a check with settings ``s``."""
+    return {"rtol": s.rtol if terms == 1 else 0.0, "atol": s.atol, "terms": terms, "quick": quick, "noise": s.noise}
+
+
 def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, probes: Sequence[Probe],
                  s: Settings, out: _Elements, features: int | None = None, parallel: tuple | None = None) -> None:
     """Per-element estimates and verdicts. Elements of a column that left forward's domain as a whole (on
@@ -70,13 +79,13 @@ def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, pro
     ``parallel = (workers, locate, tick)`` spreads a long pass over worker processes."""
     if not probes:
         return
-    settle = (s.rtol, s.atol, 1)
+    rule = _rule(s)
     e = None
     if parallel is not None and parallel[0].worth_it(len(probes)):
         workers, locate, tick = parallel
-        e = workers.differences(locate, probes, analytic, s.step, s.machine_eps, settle, tick)
+        e = workers.differences(locate, probes, analytic, s.step, s.machine_eps, rule, tick)
     if e is None:
-        e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=settle)
+        e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, **rule)
     flat = _probe_flat(probes)
     retry = sorted(set(e.skipped) | set(np.flatnonzero(e.one_sided).tolist())) if len(probes) < len(flat) else []
     for k in retry:
@@ -86,18 +95,24 @@ def _elementwise(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, pro
         _elementwise(tensor, analytic, readout, _singles(flat[retry], features), s, out)
 
 
-def _tied_groups(values: np.ndarray, candidates: np.ndarray, step: float) -> list[np.ndarray]:
-    """Candidate elements whose values lie within a step of each other (ties of a max share one kink)."""
+def _tied_groups(values: np.ndarray, candidates: np.ndarray, step: float, level: np.ndarray,
+                 features: int | None) -> list[np.ndarray]:
+    """Candidate elements whose values lie within the step they were settled at of each other (ties of a max
+    share one kink; values the ladder told apart at a smaller step are not tied), within one batch row when
+    the rows are independent (elements of different rows share no kink)."""
     idx = np.flatnonzero(candidates)
     if len(idx) < 2:
         return []
-    idx = idx[np.argsort(values[idx], kind="stable")]
+    row = np.zeros(len(values), dtype=int) if features is None else np.arange(len(values)) // features
+    idx = idx[np.lexsort((values[idx], row[idx]))]
     v = values[idx]
-    breaks = np.flatnonzero(np.diff(v) > step * np.maximum(np.abs(v[1:]), 1.0)) + 1
+    reach = step * np.maximum(np.abs(v), 1.0) * SHRINK ** -level[idx].astype(float)
+    breaks = np.flatnonzero((np.diff(v) > np.maximum(reach[1:], reach[:-1])) | (np.diff(row[idx]) != 0)) + 1
     return [g for g in np.split(idx, breaks) if len(g) >= 2]
 
 
-def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements) -> None:
+def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements,
+                features: int | None) -> None:
     """Tied elements are judged together: moving the group must match the sum of their analytic values.
 
     Alone, an element at a kink only has to lie between its one-sided slopes. That misses a max that copies
@@ -107,13 +122,16 @@ def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: S
     the analytic values the group fails; if it agrees, the members' one-by-one verdicts give way to it.
     Kinks that merely lie close (two ReLU units near 0) stay kinked when moved together, and keep their
     one-by-one verdicts."""
-    groups = _tied_groups(tensor.ravel(), out.checked & ~out.smooth, s.step)
+    # near a kink: not settled smoothly by the first round (a kink, resolved only at a smaller step, or judged
+    # with noise the ladder measured, which a kink approached from afar can pass for)
+    groups = _tied_groups(tensor.ravel(), out.checked & (~out.smooth | (out.level > 0) | out.noisy), s.step,
+                          out.level, features)
     if not groups:
         return
     probes = [group_probe(g) for g in groups]
-    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps)
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, **_rule(s, quick=False))
     v = judge(e, s.rtol, s.atol)
-    for k in np.flatnonzero(v.smooth & v.checked):
+    for k in np.flatnonzero(v.smooth & v.checked & ~e.noisy):     # a move that noise decides says nothing
         g = groups[k]
         if not v.failed[k]:
             out.kink[g], out.failed[g] = out.kink[g] | out.failed[g], False
@@ -141,7 +159,7 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
     n = tensor.size
     count = direction_count(n)
     probes = direction_probes(n, count, rng)
-    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, settle=(0.0, s.atol, terms))
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, **_rule(s, terms))
     v = judge(e, 0.0, s.atol, terms)
     unsure = [probes[k] for k in range(count) if v.failed[k] or v.kink[k] or not v.checked[k]]
     recheck = np.sort(_probe_flat(unsure))
@@ -189,7 +207,7 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         _elementwise(tensor, a, readout, element_probes(tensor.size) if probes is None else probes, s, out, features,
                      spread)
         checked = int(out.checked.sum())
-    _check_ties(tensor, a, readout, s, out)
+    _check_ties(tensor, a, readout, s, out, features)
     check = _summarise(name, tensor, a, out, method, checked, note, batch)
     check.evaluations, check.seconds = calls[0], time.perf_counter() - start
     return check
@@ -215,7 +233,8 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
     return TensorCheck(name=name, shape=tuple(shape), method=method, checked=checked, failed=int(out.failed.sum()),
                        max_abs_error=float(np.where(smooth, out.error, 0.0).max(initial=0.0)),
                        max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),
-                       one_sided=int(out.one_sided.sum()),
+                       one_sided=int(out.one_sided.sum()), refined=int((out.checked & (out.level > 0)).sum()),
+                       noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
                        skipped=out.skipped, hint=hint, note=note)
 
 
