@@ -115,8 +115,8 @@ def _run_to_run_noise(target: Target, spread: float, report: GradcheckReport) ->
     floor = spread * (np.abs(error).reshape(len(values[0]), -1).sum(axis=1) if error is not None else 1.0)
     noise = np.maximum(values.max(axis=0) - values.min(axis=0), floor)
     report.warnings.append(f"forward's output varies between calls by up to {spread:.3g} (rounding-level: a parallel "
-                           f"or blocked reduction?); that noise, measured at the checked point (up to {noise.max():.3g} "
-                           "per readout row), is part of every tolerance")
+                           "or blocked reduction?); that noise, measured at the checked point (up to "
+                           f"{noise.max():.3g} per readout row), is part of every tolerance")
     return noise
 
 
@@ -139,7 +139,6 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
             report.problems.append(f"atol {report.atol:g} is at least half the largest numeric gradient of {t.name} "
                                    f"({t.scale:.3g}): it would pass a zero gradient there, so that tensor certifies "
                                    "nothing; use an atol well below the size of the gradients")
-        size = int(np.prod(t.shape))
         if t.one_sided:
             report.warnings.append(f"{t.name}: {t.one_sided} element(s) at the edge of forward's domain (one side "
                                    "raised or gave NaN/inf) were checked with one-sided differences")

@@ -42,7 +42,7 @@ __all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", 
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 SHRINK = 8.0        # the step of round r is h / SHRINK^r
-MAX_ROUNDS = 10     # h / 8^9 ~ 7e-9 h: below that, only tiny values are still resolved, by far
+MAX_ROUNDS = 16     # a backstop: the ULPS limit ends the ladder first (9 rounds for |value| >= 1, 15 at 0)
 ULPS = 64           # the smaller step of a round stays at least this many ulps of the value
 _STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of H): +H, -H, +H/2, -H/2
 DOMAIN_ERRORS = (ValueError, ArithmeticError)   # what a forward may raise outside its domain
@@ -130,17 +130,19 @@ class Estimates:
     noisy: np.ndarray       # bool: forward's measured noise, above the assumed rounding, is in the tolerance
     model: np.ndarray       # truncation implied by the one-scale model where +-h alone settled it, else NaN
     half: np.ndarray        # the smaller step H/2 (in the probe's units)
+    rough: np.ndarray       # bool: some round the ladder took was not smooth (a kink, a jump or noise nearby)
 
     @classmethod
     def empty(cls, n: int) -> Estimates:
         nan = np.full(n, np.nan)
         return cls(*(nan.copy() for _ in range(8)), skipped={}, one_sided=np.zeros(n, dtype=bool),
-                   level=np.zeros(n, dtype=int), noisy=np.zeros(n, dtype=bool), model=nan.copy(), half=nan.copy())
+                   level=np.zeros(n, dtype=int), noisy=np.zeros(n, dtype=bool), model=nan.copy(), half=nan.copy(),
+                   rough=np.zeros(n, dtype=bool))
 
     def take(self, other: Estimates, where: np.ndarray) -> None:
         """Copy ``other``'s estimates at the indices ``where`` into this one."""
         for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding",
-                     "one_sided", "level", "noisy", "model", "half"):
+                     "one_sided", "level", "noisy", "model", "half", "rough"):
             getattr(self, name)[where] = getattr(other, name)[where]
         for j in where.tolist():
             self.skipped.pop(j, None)
@@ -172,6 +174,8 @@ class _Ladder:
         self.grew = np.zeros(self.n, dtype=bool)    # the gap grew in the last round (noise, or a kink passed)
         self.confirming = np.zeros(self.n, dtype=bool)     # a failure found in the last round, to confirm
         self.held = np.zeros(self.n, dtype=bool)    # the gap held in the last round (a kink at the point?)
+        self.rough = np.zeros(self.n, dtype=bool)   # some round so far was not smooth
+        self.was_smooth = np.zeros(self.n, dtype=bool)  # some round so far was smooth
         self.layout = []                    # per probe: (estimates slice, elements slice, where, nominal)
         self.owner = np.zeros(self.n, dtype=int)
         row_noise = np.zeros(len(base_values)) if noise is None else np.broadcast_to(noise, base_values.shape)
@@ -361,7 +365,8 @@ def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
                      left=np.where(both, left, numeric), right=np.where(both, right, numeric),
                      left_h=np.where(both, left_h, coarse), right_h=np.where(both, right_h, coarse),
                      rounding=rounding, skipped=skipped, one_sided=one_sided & ~unsettled,
-                     level=np.full(n, level), noisy=np.zeros(n, dtype=bool), model=np.full(n, np.nan), half=half)
+                     level=np.full(n, level), noisy=np.zeros(n, dtype=bool), model=np.full(n, np.nan), half=half,
+                     rough=np.zeros(n, dtype=bool))
 
 
 def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, lad: _Ladder, rtol: float,
@@ -390,6 +395,8 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
         helps = truncation > SHRINK * e.rounding
     domain = np.array([j in e.skipped for j in fresh.tolist()], dtype=bool) | e.one_sided[fresh]
     smooth = v.smooth[fresh] & ~domain
+    lad.rough[fresh] |= ~v.smooth[fresh] & ~domain
+    e.rough[fresh] = lad.rough[fresh]
     firm = smooth & (decisive[fresh] | ~helps[fresh])
     confirm = firm & v.failed[fresh] & ~last
     settle = last | (firm & ~confirm)
@@ -415,16 +422,13 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             vp = judge(prev, rtol, atol, terms)
             # (from a smooth, decisive round: one whose truncation term outgrew the last round's is noise)
             agree = v.smooth & decisive & (np.abs(e.numeric - prev.numeric) <= v.tolerance + vp.tolerance)
-            moved = np.fmax(np.abs(e.numeric - prev.numeric) * e.half * np.sqrt(2),
-                            np.abs(gap_h - 2 * gap) * e.half * 2 / np.sqrt(70))
+            # forward's noise: from this round's fourth difference where it is not smooth (the difference
+            # cancels curvature), else from how far the estimate moved between the two steps
+            fourth_now = np.abs(gap_h - 2 * gap) * e.half * 2 / np.sqrt(70)
+            moved = np.where(v.smooth, np.abs(e.numeric - prev.numeric) * e.half * np.sqrt(2), fourth_now)
         checking = lad.confirming[fresh]
         lad.confirming[fresh] = False
         confirmed = checking & (agree[fresh] | domain)
-        if r >= 2:      # the failure was found below the first round: was what the first round crossed a jump?
-            jump = _jumps(rounds[0], prev.numeric)
-            jumped = confirmed & (jump[fresh] > 0)
-            confirmed &= ~jumped
-            moved = np.where(jump > 0, jump, moved)
         earlier |= confirmed
         # held in two rounds in a row too: several kinks at different distances can pass one round's test;
         # or held once, where a smaller step could no longer tell it from a smooth bend: its noise allowance
@@ -436,36 +440,24 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
         # growth in two rounds in a row: a gap that jumps once is a kink at a distance being passed by the step
         noisy = ~checking & ~smooth & ~domain & grew[fresh] & lad.grew[fresh]
         lad.grew[fresh] = grew[fresh]
+        # below a smooth round, every smaller round lies in the same smooth stretch: not smooth there is noise,
+        # measured by the fourth differences of this round and the last (they cancel the curvature)
+        below = ~checking & ~smooth & ~domain & lad.was_smooth[fresh]
+        with np.errstate(all="ignore"):
+            fourth = np.fmax(np.abs(gap_h - 2 * gap) * 2 * e.half, np.abs(before_h - 2 * before) * 2 * prev.half)
         unsteady = checking & ~confirmed
-        settle = (settle | kinked | noisy | unsteady) & ~confirmed
-        noisy |= unsteady
-        lad.sigma[fresh[noisy]] = np.where(unsteady, moved[fresh], sigma[fresh])[noisy]
+        settle = (settle | kinked | noisy | unsteady | below) & ~confirmed
+        lad.sigma[fresh[noisy]] = sigma[fresh][noisy]
+        lad.sigma[fresh[unsteady]] = moved[fresh][unsteady]
+        lad.sigma[fresh[below]] = np.nan_to_num(fourth[fresh][below] / np.sqrt(70))
+        noisy |= unsteady | below
         e.noisy[fresh[noisy]] = True        # judged again with the noise, by _noise_verdicts
     lad.confirming[fresh[confirm]] = True
+    lad.was_smooth[fresh] |= smooth
     final.take(e, fresh[settle])
     if earlier.any():
         final.take(rounds[r - 1], fresh[earlier])
     return fresh[settle | earlier]
-
-
-def _jumps(first: Estimates, slope: np.ndarray) -> np.ndarray:
-    """Per estimate, the size of a jump of forward's output within the first round's step, or 0.
-
-    Below the step of a later round the function is linear with slope ``slope``; the first round's points
-    beyond it show what lies between. Past a kink at a distance c the excess over that line grows with the
-    distance, ``e(t) = delta (t - c)``, so ``|e(H)| >= 2 |e(H/2)|``; past a jump (a rounding step of a lossy
-    forward, wider than the ladder's smaller steps) it stays put, ``e(H) = e(H/2)``. A side whose excess
-    does not grow at least 1.5x from H/2 to H (or changes sign) has a jump, and its largest excess measures it."""
-    with np.errstate(all="ignore"):
-        half = first.half
-        floor = 4 * SAFETY * first.rounding * half
-        out = np.zeros(len(slope))
-        for near, far, sign in ((first.right, first.right_h, 1.0), (first.left, first.left_h, -1.0)):
-            e_half, e_full = sign * (near - slope) * half, sign * (far - slope) * 2 * half
-            seen = (np.abs(e_half) > floor) & (np.abs(e_full) > floor)
-            flat = seen & ((np.abs(e_full) < 1.5 * np.abs(e_half)) | (np.sign(e_full) != np.sign(e_half)))
-            out = np.where(flat, np.fmax(out, np.fmax(np.abs(e_half), np.abs(e_full))), out)
-        return np.nan_to_num(out)
 
 
 def _noise_verdicts(rounds: list[Estimates], final: Estimates, lad: _Ladder, decided: np.ndarray, rtol: float,

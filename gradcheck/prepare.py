@@ -83,7 +83,8 @@ def validate_settings(mode: str | None, step: float | None, rtol: float | None, 
     """Raise ValueError for a setting that would make a verdict meaningless (see the README's table)."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"gradcheck: mode must be one of {MODES}, got {mode!r}")
-    checks = [("step", step, 0.0, MAX_STEP, False), ("rtol", rtol, 0.0, MAX_RTOL, True), ("atol", atol, 0.0, None, True)]
+    checks = [("step", step, 0.0, MAX_STEP, False), ("rtol", rtol, 0.0, MAX_RTOL, True),
+              ("atol", atol, 0.0, None, True)]
     for name, value, low, high, zero_ok in checks:
         if value is None:
             continue

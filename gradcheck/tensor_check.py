@@ -42,6 +42,7 @@ class _Elements:
         self.one_sided = np.zeros(size, dtype=bool)
         self.smooth = np.ones(size, dtype=bool)
         self.level = np.zeros(size, dtype=int)      # the round each element was settled at
+        self.rough = np.zeros(size, dtype=bool)     # the ladder saw a round that was not smooth
         self.noisy = np.zeros(size, dtype=bool)     # forward's measured noise is in its tolerance
         self.worst: list[tuple[float, ElementError]] = []
         self.tie_hint: str | None = None
@@ -51,7 +52,7 @@ class _Elements:
         self.failed[flat], self.kink[flat], self.checked[flat] = v.failed, v.kink, v.checked
         self.one_sided[flat] = e.one_sided & v.checked
         self.smooth[flat] = v.smooth | ~v.checked
-        self.level[flat], self.noisy[flat] = e.level, e.noisy & v.checked
+        self.level[flat], self.noisy[flat], self.rough[flat] = e.level, e.noisy & v.checked, e.rough
         for reason in e.skipped.values():
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
@@ -122,9 +123,9 @@ def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: S
     the analytic values the group fails; if it agrees, the members' one-by-one verdicts give way to it.
     Kinks that merely lie close (two ReLU units near 0) stay kinked when moved together, and keep their
     one-by-one verdicts."""
-    # near a kink: not settled smoothly by the first round (a kink, resolved only at a smaller step, or judged
-    # with noise the ladder measured, which a kink approached from afar can pass for)
-    groups = _tied_groups(tensor.ravel(), out.checked & (~out.smooth | (out.level > 0) | out.noisy), s.step,
+    # near a kink: a round the ladder took was not smooth (a kink at the point, one resolved at a smaller step,
+    # or what the ladder measured as noise, which a kink approached from afar can pass for)
+    groups = _tied_groups(tensor.ravel(), out.checked & (~out.smooth | out.noisy), s.step,
                           out.level, features)
     if not groups:
         return

@@ -505,6 +505,108 @@ class GlobalMaxSoftMax(SoftMax):
         return y
 
 
+class LayerNorm:
+    """(x - mean) / sqrt(var + 1e-5) per row; ``error`` scales the input gradient by (1 + error)."""
+
+    def __init__(self, error: float = 0.0) -> None:
+        self.error = error
+
+    def forward(self, x):
+        d = x - x.mean(axis=1, keepdims=True)
+        self.std = np.sqrt((d * d).mean(axis=1, keepdims=True) + 1e-5)
+        self.y = d / self.std
+        return self.y
+
+    def backward(self, e):
+        # d/dx of (x - mu)/s: (e - mean(e) - y * mean(e * y)) / s
+        y = self.y
+        g = (e - e.mean(axis=1, keepdims=True) - y * (e * y).mean(axis=1, keepdims=True)) / self.std
+        return g * (1.0 + self.error)
+
+
+class RowNormalize:
+    """x / sqrt(|x|^2 + 1e-30) per row: the scale it varies on is the size of the row, however tiny."""
+
+    def __init__(self, error: float = 0.0) -> None:
+        self.error = error
+
+    def forward(self, x):
+        self.norm = np.sqrt((x * x).sum(axis=1, keepdims=True) + 1e-30)
+        self.y = x / self.norm
+        return self.y
+
+    def backward(self, e):
+        g = (e - self.y * (e * self.y).sum(axis=1, keepdims=True)) / self.norm
+        g.flat[0] *= 1.0 + self.error           # one element off
+        return g
+
+
+class LogLoss:
+    """-sum(y log p), defined for p > 0 only (raises outside); ``wrong`` writes -y * p for -y / p."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong = wrong
+
+    def forward(self, prediction, label):
+        if (prediction <= 0).any():
+            raise ValueError("log of a non-positive probability")
+        self.p = prediction
+        return float(-(label * np.log(prediction)).sum())
+
+    def backward(self, label):
+        return -label * self.p if self.wrong else -label / self.p
+
+
+class HalfLeaky:
+    """Leaky ReLU forward (slope 0.01 below 0) with a backward of 0.5 * e: right nowhere."""
+
+    def forward(self, x):
+        return np.where(x > 0, x, 0.01 * x)
+
+    def backward(self, e):
+        return 0.5 * e
+
+
+class LossySwish:
+    """x * sigmoid(x) with the sigmoid written 0.5 * (1 + tanh(x / 2)): right, but for x far below 0 its output
+    moves in rounding steps (1 + tanh cancels) much coarser than a few ulps of the output."""
+
+    def __init__(self, error: float = 0.0) -> None:
+        self.error = error
+
+    def forward(self, x):
+        self.x = x
+        return x * 0.5 * (1.0 + np.tanh(x / 2))
+
+    def backward(self, e):
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-self.x))
+        return e * (s + self.x * s * (1.0 - s)) * (1.0 + self.error)
+
+
+class NoisyReduction:
+    """x @ W summed in a different order on every call (as threads or blocking do): the same to rounding."""
+
+    def __init__(self, n_in: int = 40, n_out: int = 3, error: float = 0.0) -> None:
+        self.w = np.random.default_rng(1).standard_normal((n_in, n_out))
+        self.error = error
+
+    def forward(self, x):
+        order = np.random.default_rng().permutation(x.shape[1])   # fresh entropy, not numpy's global state
+        return x[:, order] @ self.w[order]
+
+    def backward(self, e):
+        return (e @ self.w.T) * (1.0 + self.error)
+
+
+def _offset_rows(offset: float, shape=(4, 6), seed: int = 0) -> np.ndarray:
+    return offset + np.random.default_rng(seed).standard_normal(shape)
+
+
+def _tiny_rows(scale: float, shape=(4, 5), seed: int = 0) -> np.ndarray:
+    return scale * np.random.default_rng(seed).standard_normal(shape)
+
+
 def with_sgd(layer):
     from core import Sgd
 
@@ -559,6 +661,17 @@ BROKEN = {
     "random forward": (Dropout, (4, 3), None, "forward is not deterministic"),
     "memorising forward": (RunningSum, (4, 3), None, "forward depends on earlier calls"),
     "repeatable NaN in the gradient": (NaNInGradient, (4, 3), "input", "1 NaN/inf element(s), first at index (0, 0)"),
+    # issue 17: each of these passed, because the step was fixed at h * max(|value|, 1)
+    "layer norm at offset 1e4, 5e-6 relative error": (lambda: LayerNorm(5e-6), _offset_rows(1e4), "input",
+                                                      "x numeric everywhere"),
+    "layer norm at offset 1e5, 5e-6 relative error": (lambda: LayerNorm(5e-6), _offset_rows(1e5), "input",
+                                                      "x numeric everywhere"),
+    "normalisation of 1e-6 rows, one element 1e-4 off": (lambda: RowNormalize(1e-4), _tiny_rows(1e-6), "input",
+                                                          "at index (0, 0)"),
+    "leaky ReLU forward, half-slope backward": (HalfLeaky, (3, 4), "input", "12 element(s) wrong"),
+    "lossy swish, 1e-5 relative error": (lambda: LossySwish(1e-5), (4, 3), "input", "1.00001 x numeric"),
+    "noisy reduction, 1e-5 relative error": (lambda: NoisyReduction(error=1e-5), (5, 40), "input",
+                                             "1.00001 x numeric"),
 }
 
 # name -> (build for fuzz_layer, the correct twin's build, what the minimal example must show): bugs that only
@@ -621,4 +734,12 @@ CORRECT = {
     "batch mean (output not batch-first)": (BatchMean, (4, 3)),
     "tanh in float32 inside, float64 out": (Float32Inside, (4, 3)),
     "separate bias optimizer": (lambda: with_sgd(SeparateBiasOptimizer()), (4, 3)),
+    # issue 17: false alarms of a fixed step and of a tolerance that assumed forward accurate to a few ulps
+    "layer norm at offset 1e3": (LayerNorm, _offset_rows(1e3)),
+    "layer norm at offset 1e5": (LayerNorm, _offset_rows(1e5)),
+    "normalisation of 1e-6 rows": (RowNormalize, _tiny_rows(1e-6)),
+    "normalisation of 1e-8 rows": (RowNormalize, _tiny_rows(1e-8)),
+    "swish through a lossy tanh sigmoid, x near -19": (LossySwish, np.array([[-19.0, -18.7, 0.5],
+                                                                               [-19.3, 2.0, -17.25]])),
+    "reduction with run-to-run rounding noise": (NoisyReduction, (5, 40)),
 }

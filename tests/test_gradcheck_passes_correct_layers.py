@@ -5,7 +5,7 @@ import pytest
 from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
 from core.train import build_network
 from gradcheck import assert_gradients, check_layer
-from tests.broken_layers import CORRECT, BatchCentering, Float32Only, RowMax, Tanh, big_weights_fc
+from tests.broken_layers import CORRECT, BatchCentering, Float32Only, LayerNorm, RowMax, Tanh, big_weights_fc
 
 
 def _normal(shape, seed, scale=1.0):
@@ -114,8 +114,11 @@ def test_full_mode_needs_at_most_two_and_a_half_forwards_per_group():
     groups = 16 + 17 * 8                     # input columns (rows independent) + weight elements
     assert sum(t.evaluations for t in report.tensors) <= 2.5 * groups
     assert report.ok
-    smooth, calls = _counting(SoftMax)       # curvature: the h/2 step is needed, and taken
-    assert check_layer(smooth(), (4, 6)).tensors[0].evaluations == 4 * 6 + 1
+    # curvature: +-h settles it too when the gap it implies is far below the tolerance (issue 17)
+    for cls, shape in ((SoftMax, (4, 6)), (Tanh, (8, 5)), (LayerNorm, (4, 6))):
+        tensor = check_layer(cls(), shape).tensors[0]
+        groups = shape[1] if tensor.method == "columns" else shape[0] * shape[1]
+        assert tensor.ok and tensor.evaluations <= 2.5 * groups + 1, (cls, tensor)
 
 
 def test_wrong_mode_and_inputs():

@@ -38,14 +38,13 @@ def test_assert_gradients_dispatches_and_returns_the_report():
     assert names == ["layers.0.weights", "layers.2.weights"]
 
 
-def test_loss_elements_outside_the_domain_are_skipped_with_a_reason():
+def test_a_probability_a_step_from_zero_is_checked_at_a_smaller_step_not_skipped():
+    """p = 1e-9 cannot move down by h = 6e-6: the ladder shrinks the step until both sides are in the domain."""
     p = np.array([[1e-9, 1.0 - 1e-9], [0.5, 0.5]])
     y = np.array([[1.0, 0.0], [0.0, 1.0]])
     report = assert_gradients(CrossEntropyLoss(), p, y)
-    skipped = report.tensors[0].skipped
-    # p = 1e-9 cannot move down a step; upwards -log(p) bends too fast for the step to settle
-    assert sum(skipped.values()) == 1 and "edge of forward's domain" in next(iter(skipped))
-    assert "skipped" in str(report)
+    tensor = report.tensors[0]
+    assert tensor.checked == 4 and not tensor.skipped and tensor.refined >= 1, str(report)
 
 
 def test_elements_at_the_edge_of_the_domain_are_checked_from_one_side():
@@ -60,14 +59,12 @@ def test_elements_at_the_edge_of_the_domain_are_checked_from_one_side():
     assert wrong.tensors[0].failed == 2 and wrong.tensors[0].worst[0].index == (0, 0)
 
 
-def test_fast_mode_falls_back_to_the_full_check_when_a_direction_leaves_the_domain():
+def test_fast_mode_at_the_edge_of_the_domain_checks_every_element():
     p = np.array([[1e-9, 1.0 - 1e-9], [0.5, 0.5]])
     y = np.array([[1.0, 0.0], [0.0, 1.0]])
     report = assert_gradients(CrossEntropyLoss(), p, y, mode="fast")
     tensor = report.tensors[0]
-    assert "left the domain" in tensor.note and "checked one by one" in tensor.note
-    assert tensor.method == "directions"
-    assert sum(tensor.skipped.values()) == 1 and "edge of forward's domain" in next(iter(tensor.skipped))
+    assert tensor.method == "directions" and not tensor.skipped, str(report)
 
 
 def test_progress_on_request_and_silence_otherwise(capsys):
