@@ -139,6 +139,10 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
             report.problems.append(f"atol {report.atol:g} is at least half the largest numeric gradient of {t.name} "
                                    f"({t.scale:.3g}): it would pass a zero gradient there, so that tensor certifies "
                                    "nothing; use an atol well below the size of the gradients")
+        if t.noisy:
+            report.warnings.append(f"{t.name}: {t.noisy} element(s) were judged with forward's own noise in the "
+                                   "tolerance (measured by the ladder of steps, above the few ulps of the output "
+                                   "that are assumed elsewhere): a lossy formula or a cancellation there")
         if t.one_sided:
             report.warnings.append(f"{t.name}: {t.one_sided} element(s) at the edge of forward's domain (one side "
                                    "raised or gave NaN/inf) were checked with one-sided differences")
@@ -150,9 +154,11 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
 def _progress(report: GradcheckReport, probes: dict, params: list, seconds_per_forward: float,
               enabled: bool | None) -> Progress:
     """The expected cost: 2 forwards per group when +-h settles it, 4 when not; 2.5 is the estimate."""
-    groups = sum(len(p) for p, _, _ in probes.values()) + sum(p.live.size for p in params)
+    full = [len(plist) for plist, _, _ in probes.values()] + [p.live.size for p in params]
     sizes = [sum(len(pr.flat) for pr in plist) for plist, _, _ in probes.values()] + [p.live.size for p in params]
-    fast = sum(3 * direction_count(n) for n in sizes)
+    groups = sum(full)
+    # fast mode takes the full check's groups where they are no more than its directions
+    fast = sum(3 * direction_count(n) if g > direction_count(n) else 2.5 * g for n, g in zip(sizes, full))
     return Progress(report.target, sum(sizes), len(sizes), 2.5 * groups if report.mode == "full" else fast, fast,
                     seconds_per_forward, report.mode, enabled)
 
@@ -213,27 +219,32 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
             """Long full passes may go to the workers; the stale-cache re-check stays in this process."""
             return (workers, locate, meter.tick) if s.mode == "full" and main_pass else None
 
-        def compare_at(point: dict[str, np.ndarray]) -> list[TensorCheck | None]:
+        def compare_at(point: dict[str, np.ndarray], only: set[str] | None = None) -> list[TensorCheck | None]:
+            """Every tensor compared at ``point`` (our inputs moved there), or just those named in ``only``."""
             with target.at(point):
                 plain = target.readout()
 
                 def readout(magnitudes: bool = True, total: bool = False):
                     meter.tick()
                     return plain(magnitudes, total)
-                common = (s, rng, target.batch, out.size)
+                # the stale-cache re-check is of tensors known to fail: a fast screen there would only cost
+                common = (s if not point else replace(s, mode="full"), rng, target.batch, out.size)
                 checks = [check_tensor(name, arr, grads[name], readout, *probes[name], *common,
-                                       spread(partial(input_of, name), not point))
-                          for name, arr in target.inputs.items()]
+                                       spread(partial(input_of, name), not point), meter.expect)
+                          for name, arr in target.inputs.items() if only is None or name in only]
                 return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None,
                                               *common, spread(partial(parameter_of, owner_index[id(p.owner)],
-                                                                      p.name), not point)) for p in params]
+                                                                      p.name), not point), meter.expect)
+                                 for p in params if only is None or p.label in only]
 
         _finish(report, state, compare_at({}))
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")
-        if any(t.failed for t in report.tensors) and target.other_point():
-            mark_stale(report, lambda: compare_at(target.other_point()))
+        failed = {t.name for t in report.tensors if t.failed}
+        if failed and target.other_point():
+            meter.expect(sum(t.evaluations for t in report.tensors if t.name in failed))   # a second pass of those
+            mark_stale(report, lambda: compare_at(target.other_point(), failed))
         meter.finish()
     return report
 

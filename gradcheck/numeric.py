@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates",
            "Verdicts", "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
-           "finite_differences", "judge"]
+           "finite_differences", "screen", "judge"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 SHRINK = 8.0        # the step of round r is h / SHRINK^r
@@ -171,19 +171,19 @@ class _Ladder:
         self.base, self.scale = np.full(self.n, np.nan), np.zeros(self.n)
         self.noise = np.zeros(self.n)       # forward's run-to-run noise of the readout behind each estimate
         self.sigma = np.zeros(self.n)        # forward's noise where the ladder measured it
-        self.grew = np.zeros(self.n, dtype=bool)    # the gap grew in the last round (noise, or a kink passed)
         self.confirming = np.zeros(self.n, dtype=bool)     # a failure found in the last round, to confirm
         self.held = np.zeros(self.n, dtype=bool)    # the gap held in the last round (a kink at the point?)
+        self.band = np.zeros(self.n, dtype=bool)    # the last round looked like forward's noise band
         self.rough = np.zeros(self.n, dtype=bool)   # some round so far was not smooth
-        self.was_smooth = np.zeros(self.n, dtype=bool)  # some round so far was smooth
+        self.was_smooth = np.zeros(self.n, dtype=bool)  # the last round was smooth
+        self.steady = np.zeros(self.n, dtype=bool)  # two rounds in a row were smooth
         self.layout = []                    # per probe: (estimates slice, elements slice, where, nominal)
         self.owner = np.zeros(self.n, dtype=int)
         row_noise = np.zeros(len(base_values)) if noise is None else np.broadcast_to(noise, base_values.shape)
-        moved, steps, firsts = [], [], []    # per element: |value| and |nominal step|; per probe: first element
+        moved, steps = [], []               # per element: |value| and |nominal step|
         start = first = 0
         for i, probe in enumerate(probes):
             out, elems = slice(start, start + probe.estimates), slice(first, first + len(probe.flat))
-            firsts.append(first)
             start, first = out.stop, elems.stop
             if len(probe.flat) == 1 and self.flat_view is not None:     # a plain int indexes fastest
                 where = int(probe.flat[0])
@@ -205,13 +205,16 @@ class _Ladder:
             else:
                 self.base[out], self.scale[out] = base_values[probe.rows], base_scale[probe.rows]
                 self.noise[out] = row_noise[probe.rows]
-        # rounds while the smaller step H/2 stays ULPS ulps of every value moved (zeros: of the step)
+        # rounds while the smaller step H/2 stays ULPS ulps of the value moved (zeros: of the step): per element
+        # where each estimate is one element's, else the fewest of the probe's elements
         moved_arr, steps_arr = np.array(moved), np.array(steps)
         room = steps_arr / 2 / (ULPS * np.spacing(np.maximum(moved_arr, steps_arr)))
-        room = np.minimum.reduceat(room, np.array(firsts, dtype=int)) if len(firsts) else room
         with np.errstate(divide="ignore"):
-            rounds = np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK)).astype(int)
-        self.rounds_left = np.minimum(MAX_ROUNDS - 1, rounds)[self.owner] if self.n else np.zeros(0, dtype=int)
+            rounds = np.minimum(MAX_ROUNDS - 1, np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK))).astype(int)
+        self.rounds_left = np.zeros(self.n, dtype=int)
+        for probe, (out, elems, _, _) in zip(probes, self.layout):
+            self.rounds_left[out] = rounds[elems] if probe.estimates == len(probe.flat) and probe.rows is not None \
+                else rounds[elems].min()
         self.elements = first
         self.new_round(0)
 
@@ -261,7 +264,8 @@ class _Ladder:
 
 def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
                        step: float, machine_eps: float, rtol: float = 0.0, atol: float = 0.0, terms: int = 1,
-                       quick: bool = True, noise: np.ndarray | float | None = None) -> Estimates:
+                       quick: bool = True, noise: np.ndarray | float | None = None,
+                       plan: Callable[[int], None] | None = None, confirm: bool = True) -> Estimates:
     """Evaluate every probe down the ladder of steps (``tensor`` perturbed in place, always restored).
 
     ``analytic`` is the analytic gradient of the whole tensor, flat; for a probe that sums the readout the
@@ -269,7 +273,9 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     are those of the :func:`judge` call the estimates are for: the ladder stops where that rule can decide.
     ``quick`` lets ``+-h`` alone settle a probe (see the module's docstring). ``noise`` is forward's
     run-to-run noise of each readout row (or of the total), measured by re-evaluation at the base point: it
-    is added to the rounding of every estimate.
+    is added to the rounding of every estimate. ``plan(n)`` is told of the ``n`` forwards each round after the
+    first is about to take (for the progress estimate). ``confirm=False`` settles a failure where it is found,
+    without the next round's confirmation (a screen whose failures are re-checked anyway).
     """
     lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float))
     final, rounds = Estimates.empty(lad.n), []
@@ -278,6 +284,8 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     for r in range(MAX_ROUNDS):
         lad.new_round(r)
         todo = np.flatnonzero(active)
+        if r and plan is not None:
+            plan(4 * len(todo))
         lad.evaluate(todo, (0, 1))
         fine = todo
         quick_ok = np.zeros(lad.n, dtype=bool)
@@ -295,7 +303,7 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
             e.model = np.where(quick_ok, model, np.nan)
         rounds.append(e)
         fresh = np.flatnonzero(active[lad.owner] & ~settled)
-        decided = _decide(e, rounds, fresh, r, lad, rtol, atol, terms, final)
+        decided = _decide(e, rounds, fresh, r, lad, rtol, atol, terms, final, confirm)
         settled[decided] = True
         _noise_verdicts(rounds, final, lad, decided, rtol, atol, terms)
         active[:] = False
@@ -306,6 +314,17 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     left = np.flatnonzero(~settled)          # cannot happen with rounds_left < MAX_ROUNDS; kept for safety
     final.take(rounds[-1], left)
     return final
+
+
+def screen(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray, step: float,
+           machine_eps: float, atol: float = 0.0, terms: int = 1,
+           noise: np.ndarray | float | None = None) -> np.ndarray:
+    """Per probe: ``+-h`` alone settles it as agreeing (the first look of :func:`finite_differences`, two
+    forwards, no rtol). What it does not settle, a failure or not, is for a closer look."""
+    lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float))
+    lad.evaluate(range(len(probes)), (0, 1))
+    ok, _ = _quick(lad, machine_eps, 0.0, atol, terms)
+    return np.array([bool(ok[out].all()) for out, _, _, _ in lad.layout], dtype=bool)
 
 
 def _quick(lad: _Ladder, machine_eps: float, rtol: float, atol: float, terms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -321,7 +340,9 @@ def _quick(lad: _Ladder, machine_eps: float, rtol: float, atol: float, terms: in
         rounding = (machine_eps * (scale + np.abs(lad.base)) + lad.noise) / half
         floor = atol + rtol * np.abs(d) + SAFETY * rounding / np.sqrt(terms)
         model = SAFETY * gap ** 2 / (6 * np.abs(d))
-        linear = gap <= floor
+        # linear over the step, on the worst-case rounding (as judge decides smoothness): rounding alone must
+        # never make an affine function look bent
+        linear = gap <= atol + rtol * np.abs(d) + SAFETY * rounding
         one_scale = (gap <= 0.01 * np.abs(d)) & (np.abs(a - d) + model <= floor)
         ok = np.isfinite(fp) & np.isfinite(fm) & (np.abs(a - d) <= floor) & (linear | one_scale)
         return ok, np.where(linear, np.minimum(model, gap / 2), model) / SAFETY
@@ -370,7 +391,7 @@ def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
 
 
 def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, lad: _Ladder, rtol: float,
-            atol: float, terms: int, final: Estimates) -> np.ndarray:
+            atol: float, terms: int, final: Estimates, confirm_failures: bool = True) -> np.ndarray:
     """Settle what round ``r`` can settle of the ``fresh`` estimates (evaluated in it, not settled before):
     copy them into ``final`` and return them.
 
@@ -398,7 +419,7 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
     lad.rough[fresh] |= ~v.smooth[fresh] & ~domain
     e.rough[fresh] = lad.rough[fresh]
     firm = smooth & (decisive[fresh] | ~helps[fresh])
-    confirm = firm & v.failed[fresh] & ~last
+    confirm = firm & v.failed[fresh] & ~last & confirm_failures
     settle = last | (firm & ~confirm)
     earlier = np.zeros(len(fresh), dtype=bool)          # settled at the previous round (a confirmed failure)
     if r >= 1:
@@ -414,14 +435,16 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             # dependence grows as the step shrinks toward c, so the ladder goes on until c is resolved
             held = prev_ok & (q >= 0.5) & (q <= 2.0) & \
                 (np.abs(gap_h - gap) <= np.abs(before_h - before) / 4 + 4 * SAFETY * e.rounding)
-            # noise: the second difference |f(t) - 2 f(0) + f(-t)| = |gap| t stops shrinking with the step
-            # (smooth: 1/64 per round, a kink: 1/8); measured on these two rounds only
-            grew = prev_ok & ~held & (q > SHRINK / 2)
+            # noise: the second difference |f(t) - 2 f(0) + f(-t)| = |gap| t, on these two rounds
             sigma = np.fmax(np.abs(gap) * e.half, np.abs(before) * prev.half) / np.sqrt(6)
             # a failure to confirm: the previous round's estimate against this one's
             vp = judge(prev, rtol, atol, terms)
             # (from a smooth, decisive round: one whose truncation term outgrew the last round's is noise)
-            agree = v.smooth & decisive & (np.abs(e.numeric - prev.numeric) <= v.tolerance + vp.tolerance)
+            # and reproducing the failure: the two estimates within half of the discrepancy found, so the
+            # failure is not the noise by which they differ
+            shift = np.abs(e.numeric - prev.numeric)
+            agree = v.smooth & decisive & (shift <= v.tolerance + vp.tolerance) & \
+                (shift <= 0.5 * np.abs(prev.analytic - prev.numeric))
             # forward's noise: from this round's fourth difference where it is not smooth (the difference
             # cancels curvature), else from how far the estimate moved between the two steps
             fourth_now = np.abs(gap_h - 2 * gap) * e.half * 2 / np.sqrt(70)
@@ -437,27 +460,81 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             blind = SHRINK * 4 * SAFETY * e.rounding >= np.abs(gap) / 2
         kinked = ~checking & ~smooth & ~domain & held[fresh] & (lad.held[fresh] | blind[fresh])
         lad.held[fresh] = held[fresh]
-        # growth in two rounds in a row: a gap that jumps once is a kink at a distance being passed by the step
-        noisy = ~checking & ~smooth & ~domain & grew[fresh] & lad.grew[fresh]
-        lad.grew[fresh] = grew[fresh]
-        # below a smooth round, every smaller round lies in the same smooth stretch: not smooth there is noise,
-        # measured by the fourth differences of this round and the last (they cancel the curvature)
-        below = ~checking & ~smooth & ~domain & lad.was_smooth[fresh]
+        # never smooth nor a kink down to the last round: forward's noise (a function that varies far below
+        # the step saturates, and its gap grows as the step shrinks just as noise does, so only the end of
+        # the ladder tells them apart), measured at the deepest rounds, where it is smallest
+        # the noise band: the gap grew (noise spreads the one-sided slopes as sigma / t) while the central
+        # difference stayed put, within the gaps and within a tenth of itself (it scatters by sigma / t around
+        # f'); a function that varies far below the step saturates instead, and there the central difference
+        # itself keeps moving, by a factor per round
+        with np.errstate(all="ignore"):
+            moved_by = np.abs(e.numeric - prev.numeric)
+            stable = (moved_by <= (np.abs(gap) + np.abs(before)) / 2) & (moved_by <= 0.1 * np.abs(prev.numeric))
+        band_now = ~smooth & ~domain & ~held[fresh] & prev_ok[fresh] & (q[fresh] > 2) & stable[fresh]
+        # on two round pairs in a row: a kink passed by the step can look so for one
+        in_band = ~checking & band_now & lad.band[fresh]
+        lad.band[fresh] = band_now
+        # never smooth nor a kink down to the last round: noise too, where the fourth differences show its band
+        at_end = ~checking & ~smooth & ~domain & ~held[fresh] & last & ~in_band
+        candidates = in_band | at_end
+        band = np.zeros(len(fresh))
+        band[candidates] = _noise_band(rounds, fresh[candidates])
+        noisy = candidates & ((band > 0) | in_band)
+        sigma[fresh[noisy]] = np.where(band > 0, band, sigma[fresh])[noisy]
+        # below smooth rounds, every smaller round lies in the same smooth stretch: not smooth there is noise,
+        # measured by the fourth differences of this round and the last (they cancel the curvature). Two smooth
+        # rounds in a row: an unresolved round (a function that varies far below its step) can pass one
+        below = ~checking & ~smooth & ~domain & lad.steady[fresh]
         with np.errstate(all="ignore"):
             fourth = np.fmax(np.abs(gap_h - 2 * gap) * 2 * e.half, np.abs(before_h - 2 * before) * 2 * prev.half)
-        unsteady = checking & ~confirmed
-        settle = (settle | kinked | noisy | unsteady | below) & ~confirmed
+        # a failure the next smooth round does not confirm: noise moved the estimate between the two steps; a
+        # next round that is not smooth says nothing yet (the failing round may have been unresolved): go on
+        unsteady = checking & ~confirmed & smooth
+        # converging stopped: between smooth rounds (after two already) the Richardson term must shrink like
+        # H^2, 64x a round; where it shrinks less than 16x, noise has overtaken truncation (an assumed
+        # rounding below forward's real noise kept the ladder going), measured from that term
+        with np.errstate(all="ignore"):
+            trunc_now, trunc_before = np.abs(e.coarse - e.numeric), np.abs(prev.coarse - prev.numeric)
+            stalled = (trunc_now > trunc_before / 16) & (trunc_now > 4 * SAFETY * e.rounding)
+        stall = ~checking & smooth & ~settle & lad.steady[fresh] & stalled[fresh]
+        sigma_stall = trunc_now * e.half
+        settle = (settle | kinked | noisy | unsteady | below | stall) & ~confirmed
         lad.sigma[fresh[noisy]] = sigma[fresh][noisy]
         lad.sigma[fresh[unsteady]] = moved[fresh][unsteady]
         lad.sigma[fresh[below]] = np.nan_to_num(fourth[fresh][below] / np.sqrt(70))
-        noisy |= unsteady | below
+        lad.sigma[fresh[stall]] = np.nan_to_num(sigma_stall[fresh][stall])
+        noisy |= unsteady | below | stall
         e.noisy[fresh[noisy]] = True        # judged again with the noise, by _noise_verdicts
     lad.confirming[fresh[confirm]] = True
-    lad.was_smooth[fresh] |= smooth
+    lad.steady[fresh] |= smooth & lad.was_smooth[fresh]
+    lad.was_smooth[fresh] = smooth          # smooth at the last round
     final.take(e, fresh[settle])
     if earlier.any():
         final.take(rounds[r - 1], fresh[earlier])
     return fresh[settle | earlier]
+
+
+def _noise_band(rounds: list[Estimates], which: np.ndarray) -> np.ndarray:
+    """Forward's noise for the estimates ``which`` that no round settled, or 0 where there is none to see.
+
+    The fourth difference of a round, ``f(-H) - 4 f(-H/2) + 6 f(0) - 4 f(H/2) + f(H) = H (gap(H) - 2 gap(H/2))``,
+    cancels curvature: a smooth function leaves its fourth derivative times ``(H/2)^4`` (4096x less per
+    round), a kink ``~delta H`` (8x less), and noise ``sqrt(70) sigma`` at every step wide enough to cross
+    its rounding steps (a lossy formula is linear inside one of them). Two rounds in a row whose fourth
+    differences do not shrink by more than 4x mark that band, and the smaller of the two measures sigma;
+    without such a pair, 0."""
+    fourth = []
+    for e in rounds:
+        with np.errstate(all="ignore"):
+            f4 = np.abs((e.right_h - e.left_h) - 2 * (e.right - e.left)) * 2 * e.half
+            f4 = np.where(np.isfinite(f4) & (f4 > 4 * SAFETY * e.rounding * e.half), f4, np.nan)
+        fourth.append(f4[which])
+    sigma = np.zeros(len(which))
+    for before, now in zip(fourth, fourth[1:]):
+        with np.errstate(invalid="ignore"):
+            flat = now >= before / 4
+        sigma = np.where(flat, np.fmax(sigma, np.fmin(before, now) / np.sqrt(70)), sigma)
+    return np.nan_to_num(sigma)
 
 
 def _noise_verdicts(rounds: list[Estimates], final: Estimates, lad: _Ladder, decided: np.ndarray, rtol: float,
@@ -520,8 +597,15 @@ def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
         # rounding of the central difference, and the test combines four of them); settled at +-h alone:
         # smooth by the one-scale model
         modelled = ~np.isnan(e.model)
-        smooth = modelled | (np.abs(gap_h - 2 * gap) <= 4 * SAFETY * e.rounding +
-                             rtol * (np.abs(e.right_h) + np.abs(e.left_h)))
+        # beyond rounding, a smooth function leaves gap(H) - 2 gap(H/2) = (4th derivative) H^3 / 16, a
+        # fraction (H / L)^2 / 16 of the gap itself (L the scale it varies on), where a kink at the point
+        # leaves the whole gap: 1/16 of the gap tells them apart even where f' is ~0 and rtol allows nothing
+        # ... and resolved: the central differences at H and H/2 agree to a quarter of the estimate, or to the
+        # curvature signal itself (truncation is ~H/L of it), or to rounding. An odd function saturating far
+        # below the step (x / |x|) has no gap at all, but its central difference doubles with every halving
+        resolved = np.abs(e.coarse - e.numeric) <= np.abs(e.numeric) / 4 + np.abs(gap) + atol + SAFETY * e.rounding
+        smooth = modelled | (resolved & (np.abs(gap_h - 2 * gap) <= 4 * SAFETY * e.rounding +
+                                         rtol * (np.abs(e.right_h) + np.abs(e.left_h)) + np.abs(gap_h) / 16))
         truncation = np.where(modelled, e.model, np.abs(e.coarse - e.numeric) / 3)
         floor = atol + rtol * np.abs(e.numeric) + noise
         tolerance = floor + np.where(smooth, SAFETY * truncation, np.abs(gap) / 2)

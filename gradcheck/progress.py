@@ -42,6 +42,10 @@ class Progress:
                               f"{other}\n")
             self.stream.flush()
 
+    def expect(self, count: float) -> None:
+        """``count`` more forwards than estimated are on the way (a smaller step, a re-check)."""
+        self.expected += count
+
     def tick(self, count: int = 1) -> None:
         self.done += count
         if not self.enabled:

@@ -60,11 +60,15 @@ def test_elements_at_the_edge_of_the_domain_are_checked_from_one_side():
 
 
 def test_fast_mode_at_the_edge_of_the_domain_checks_every_element():
-    p = np.array([[1e-9, 1.0 - 1e-9], [0.5, 0.5]])
-    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    """Directions that leave the domain go to the element-level rule, which shrinks the step."""
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(6), size=8)
+    p[0, 0], p[0, 1] = 1e-9, p[0, 1] + p[0, 0] - 1e-9
+    y = np.eye(6)[rng.integers(0, 6, 8)]
+    y[0] = np.eye(6)[0]
     report = assert_gradients(CrossEntropyLoss(), p, y, mode="fast")
     tensor = report.tensors[0]
-    assert tensor.method == "directions" and not tensor.skipped, str(report)
+    assert tensor.method == "directions" and not tensor.skipped and tensor.checked, str(report)
 
 
 def test_progress_on_request_and_silence_otherwise(capsys):

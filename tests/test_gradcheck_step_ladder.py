@@ -1,0 +1,259 @@
+"""Issue 17: the step follows the function, settings are validated, and a PASS means every element was checked.
+
+Each test here failed on the fixed-step checker: it either passed a wrong layer, failed a correct one, or took
+minutes. The layers are in tests/broken_layers.py (BROKEN / CORRECT run them in both modes too).
+"""
+import numpy as np
+import pytest
+
+from core import CrossEntropyLoss, FullyConnected, ReLU, SoftMax
+from gradcheck import check_function, check_layer, check_loss, check_network
+from gradcheck.cli import main
+from gradcheck.report import crux
+from tests.broken_layers import (
+    HalfLeaky,
+    LayerNorm,
+    LogLoss,
+    LossySwish,
+    NoisyReduction,
+    RowNormalize,
+    UnmaskedReLU,
+    _offset_rows,
+    _tiny_rows,
+)
+
+MODES = ["full", "fast"]
+
+# ------------------------------------------------------------------------------------------ scales
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("scale", [1e-4, 1e-6, 1e-8])
+def test_tiny_values_are_resolved_by_a_smaller_step(scale, mode):
+    """x / |x| of rows of size 1e-6 varies on that scale: a step of 6e-6 sees only saturation."""
+    right = check_layer(RowNormalize(), _tiny_rows(scale), mode=mode)
+    assert right.ok, str(right)
+    assert mode == "fast" or right.tensors[0].refined > 0, "the ladder must have gone below the first step"
+    wrong = check_layer(RowNormalize(error=1e-4), _tiny_rows(scale), mode=mode)
+    assert not wrong.ok and wrong.tensors[0].worst[0].index == (0, 0), str(wrong)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e4, 1e5])
+def test_normalising_layers_at_large_offsets(offset, mode):
+    """A step of h * |value| = 0.06 at 1e4 on a function that varies on a scale of 1: a 5e-6 relative error
+    used to pass there, and was caught at offset 0."""
+    assert check_layer(LayerNorm(), _offset_rows(offset), mode=mode).ok
+    wrong = check_layer(LayerNorm(error=5e-6), _offset_rows(offset), mode=mode)
+    assert not wrong.ok and wrong.tensors[0].failed >= 12, str(wrong)
+    assert "1.000005 x numeric" in str(wrong)
+
+
+# ------------------------------------------------------------------------------------------ domain edges
+
+def _log_loss_case():
+    y = np.eye(4, 3)
+    p = np.where(y == 1, 1e-6, 0.3)          # the true class at 1e-6: a step of 6e-6 leaves the domain
+    return p, y
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_log_loss_at_1e_6_is_checked_on_both_sides_at_a_smaller_step(mode):
+    p, y = _log_loss_case()
+    right = check_loss(LogLoss(), p, y, mode=mode)
+    assert right.ok and not right.tensors[0].skipped, str(right)
+    wrong = check_loss(LogLoss(wrong=True), p, y, mode=mode)
+    assert not wrong.ok and wrong.tensors[0].failed == 3, str(wrong)      # exactly the three y = 1 elements
+
+
+def test_an_element_no_step_can_check_fails_with_the_reason_in_the_first_line():
+    """sqrt at 0: below is outside the domain at every step and the slope above never settles (1 / sqrt t).
+    A PASS means every element was checked, so this is a failure, and the first line says why."""
+
+    def forward(p):
+        if (p < 0).any():
+            raise ValueError("negative probability")
+        return np.sqrt(p), p
+
+    def backward(dout, cache):
+        p = cache
+        return np.where(p > 0, dout / (2 * np.sqrt(np.where(p > 0, p, 1.0))), 0.0)
+
+    report = check_function(forward, backward, np.array([[0.0, 1.0]]))
+    assert not report.ok
+    assert "could not be checked" in crux(report), crux(report)
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+BAD_SETTINGS = [({"atol": float("inf")}, "atol must be finite"), ({"rtol": float("nan")}, "rtol must be finite"),
+                ({"rtol": -1.0}, "rtol must be >= 0"), ({"step": 0.0}, "step must be > 0"),
+                ({"step": -1e-3}, "step must be > 0"), ({"step": 1e3}, "step must be at most 0.1"),
+                ({"step": 1e-15}, "machine epsilons"), ({"rtol": 0.5}, "rtol must be at most 0.1")]
+
+
+@pytest.mark.parametrize("kwargs, message", BAD_SETTINGS)
+def test_settings_are_validated_before_anything_runs(kwargs, message):
+    calls = []
+
+    class Spy(ReLU):
+        def forward(self, input_tensor):
+            calls.append(1)
+            return super().forward(input_tensor)
+
+    with pytest.raises(ValueError, match=message):
+        check_layer(Spy(), (2, 3), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        check_loss(CrossEntropyLoss(), (2, 3), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        check_function(lambda x: (2 * x, None), lambda d, c: 2 * d, (2, 3), **kwargs)
+    from core.train import build_network
+    with pytest.raises(ValueError, match=message):
+        check_network(build_network("iris", seed=0), **kwargs)
+    assert not calls, "a bad setting is refused before forward is called"
+
+
+def test_a_setting_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="step must be a real number"):
+        check_layer(ReLU(), (2, 3), step="1e-3")
+
+
+@pytest.mark.parametrize("argv", [["--step=-1e-3"], ["--step", "1e3"], ["--rtol", "nan"], ["--atol", "inf"],
+                                  ["--step", "0"], ["--rtol", "0.5"]])
+def test_the_command_refuses_bad_settings_with_exit_status_2(argv, capsys):
+    assert main(["core:ReLU", "--features", "3", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "--step" in err or "--rtol" in err or "--atol" in err, err
+
+
+def test_the_largest_step_still_catches_a_wrong_slope_next_to_a_kink():
+    """Leaky ReLU forward, 0.5 * e backward: with a huge step every element was 'within the step of a kink'
+    and 0.5 lay between the one-sided slopes 0.01 and 1. The ladder goes below the kink's distance."""
+    report = check_layer(HalfLeaky(), (3, 4), step=0.1)
+    assert not report.ok and report.tensors[0].failed == 12 and report.tensors[0].kinks == 0, str(report)
+
+
+def test_an_atol_that_would_pass_a_zero_gradient_is_a_problem():
+    report = check_layer(FullyConnected(3, 2, 0), (4, 3), atol=100.0)
+    assert not report.ok and any("would pass a zero gradient" in p for p in report.problems), str(report)
+    assert check_layer(FullyConnected(3, 2, 0), (4, 3), atol=1e-9).ok
+
+
+# ------------------------------------------------------------------------------------------ forward's noise
+
+def test_a_lossy_forward_passes_with_its_noise_measured_and_shown():
+    """x * 0.5 * (1 + tanh(x / 2)) near x = -19: the output moves in rounding steps ~1e-15, a million times
+    a few ulps of the output the old tolerance assumed."""
+    x = np.array([[-19.0], [-19.3], [-18.7], [0.5]])
+    report = check_layer(LossySwish(), x)
+    assert report.ok, str(report)
+    assert report.tensors[0].noisy >= 1 and "forward's own noise" in str(report), str(report)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_relative_error_of_1e_5_in_a_normal_element_is_still_caught_beside_a_lossy_one(mode):
+    x = np.array([[-19.0, 0.7], [-18.7, -1.3], [0.4, 2.0]])
+
+    class OneWrong(LossySwish):
+        def backward(self, e):
+            g = super().backward(e)
+            g[2, 1] *= 1 + 1e-5
+            return g
+
+    report = check_layer(OneWrong(), x, mode=mode)
+    assert not report.ok and report.tensors[0].worst[0].index == (2, 1), str(report)
+
+
+def test_a_lossy_forward_passes_wherever_its_rounding_steps_are_narrower_than_the_step():
+    """Measured limit (README): below x = -17 the formula's rounding steps get as wide as the step itself,
+    and the computed forward is then exactly linear over a step at the wrong slope; above, every x passes."""
+    for x in np.linspace(-16.0, 16.0, 129):
+        report = check_layer(LossySwish(), np.array([[x]]))
+        assert report.ok, (x, str(report))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rounding_level_run_to_run_noise_is_checked_with_the_noise_in_the_tolerance(mode):
+    report = check_layer(NoisyReduction(), (5, 40), mode=mode)
+    assert report.ok, str(report)
+    assert any("varies between calls" in w for w in report.warnings), report.warnings
+    assert mode == "fast" or report.tensors[0].method == "columns", "rows are still proven independent"
+    assert not check_layer(NoisyReduction(error=1e-5), (5, 40), mode=mode).ok
+
+
+def test_larger_run_to_run_differences_are_still_not_deterministic():
+    class Jitter:
+        def forward(self, x):
+            return x + 1e-6 * np.random.default_rng().standard_normal(x.shape)
+
+        def backward(self, e):
+            return e
+
+    report = check_layer(Jitter(), (3, 4))
+    assert not report.ok and "not deterministic" in str(report)
+
+
+# ------------------------------------------------------------------------------------------ cost
+
+def _forwards(report) -> int:
+    return sum(t.evaluations for t in report.tensors)
+
+
+@pytest.mark.parametrize("n", [256, 512, 1024])
+def test_fast_mode_on_plain_affine_layers_is_cheap_and_never_more_than_full(n):
+    """512x512 took 132k forwards (6 minutes) and 1024x1024 did not finish: directions of a layer with no
+    kink were called kinked and re-checked element by element."""
+    report = check_layer(FullyConnected(n, n, 0), (64, n), mode="fast", jobs=1)
+    assert report.ok, str(report)
+    full_minimum = 2 * (n + (n + 1) * n)          # two forwards per group, the least full mode takes
+    assert _forwards(report) <= 6 * (2 * n ** (1 / 3) + 2 * (n * n) ** (1 / 3)) + 50
+    assert _forwards(report) < full_minimum / 100
+    assert "checked one by one" not in " ".join(t.note or "" for t in report.tensors)
+
+
+@pytest.mark.parametrize("factory, shape", [(UnmaskedReLU, (16, 20)), (lambda: LayerNorm(), _offset_rows(1e4)),
+                                            (SoftMax, (6, 5)), (lambda: FullyConnected(16, 8, 0), (8, 16))])
+def test_fast_mode_never_takes_more_forwards_than_full_mode(factory, shape):
+    """At most the screen's four forwards per direction more, when every direction fails (a broken layer)."""
+    from gradcheck.numeric import direction_count
+
+    full, fast = check_layer(factory(), shape), check_layer(factory(), shape, mode="fast")
+    assert fast.ok == full.ok
+    screen = sum(4 * direction_count(int(np.prod(t.shape))) for t in full.tensors)
+    passes = 2 * len(full.tensors)           # the screen and the re-check each read the base point once
+    assert _forwards(fast) <= _forwards(full) + screen + passes, (_forwards(fast), _forwards(full), screen)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("factory, shape", [(lambda: FullyConnected(32, 16, 0), (8, 32)), (SoftMax, (16, 10)),
+                                            (lambda: LayerNorm(), _offset_rows(1e4, (8, 6))),
+                                            (lambda: UnmaskedReLU(), (16, 20))])
+def test_the_progress_estimate_is_within_2x_of_the_forwards_taken(factory, shape, mode):
+    """The estimate grows when the ladder adds rounds or a failure is re-checked, so the ETA never reaches 0
+    long before the end."""
+    import io
+
+    import gradcheck.check as check_module
+
+    seen = {}
+    original = check_module._progress
+
+    def spy(*args, **kwargs):
+        seen["meter"] = original(*args, **kwargs)
+        return seen["meter"]
+
+    check_module._progress = spy
+    try:
+        check_layer(factory(), shape, mode=mode, progress=False)
+    finally:
+        check_module._progress = original
+    meter = seen["meter"]
+    assert 0.5 <= meter.done / meter.expected <= 2.0, (meter.done, meter.expected)
+    assert isinstance(meter.stream, io.TextIOBase) or meter.stream is not None
+
+
+def test_curved_layers_take_at_most_two_and_a_half_forwards_per_group():
+    for factory, shape in ((SoftMax, (8, 6)), (lambda: LayerNorm(), (6, 8)), (lambda: RowNormalize(), (6, 5))):
+        tensor = check_layer(factory(), shape).tensors[0]
+        groups = shape[1] if tensor.method == "columns" else shape[0] * shape[1]
+        assert tensor.ok and tensor.evaluations <= 2.5 * groups + 1, (factory, tensor)
