@@ -180,6 +180,9 @@ class _Ladder:
         self.layout = []                    # per probe: (estimates slice, elements slice, where, nominal)
         self.owner = np.zeros(self.n, dtype=int)
         row_noise = np.zeros(len(base_values)) if noise is None else np.broadcast_to(noise, base_values.shape)
+        if self.flat_view is not None and all(len(p.flat) == 1 and p.rows is None for p in probes):
+            self._singles(probes, step, base_values.sum(), base_scale.sum(), row_noise.sum())
+            return
         moved, steps = [], []               # per element: |value| and |nominal step|
         start = first = 0
         for i, probe in enumerate(probes):
@@ -218,6 +221,24 @@ class _Ladder:
         self.elements = first
         self.new_round(0)
 
+    def _singles(self, probes: Sequence[Probe], step: float, base: float, scale: float, noise: float) -> None:
+        """The layout of single-element probes read as a whole sum (parameters), built with whole arrays."""
+        flat = np.fromiter((int(p.flat[0]) for p in probes), dtype=np.intp, count=len(probes))
+        direction = np.fromiter((float(p.direction[0]) for p in probes), dtype=float, count=len(probes))
+        values = np.abs(self.flat_view[flat].astype(np.float64))
+        nominal = step * direction * np.maximum(values, 1.0)
+        self.layout = [(slice(i, i + 1), slice(i, i + 1), w, n)
+                       for i, (w, n) in enumerate(zip(flat.tolist(), nominal.tolist()))]
+        self.owner = np.arange(self.n)
+        self.base[:], self.scale[:], self.noise[:] = base, scale, noise
+        steps = np.abs(nominal)
+        room = steps / 2 / (ULPS * np.spacing(np.maximum(values, steps)))
+        with np.errstate(divide="ignore"):
+            rounds = np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK))
+        self.rounds_left = np.minimum(MAX_ROUNDS - 1, rounds).astype(int)
+        self.elements = self.n
+        self.new_round(0)
+
     def new_round(self, r: int) -> None:
         self.factor = SHRINK ** -r
         self.f, self.t = np.full((4, self.n), np.nan), np.full((4, self.n), np.nan)
@@ -230,22 +251,42 @@ class _Ladder:
     def evaluate(self, indices: Sequence[int], steps: Sequence[int]) -> None:
         """Move each probe of ``indices`` by the steps ``steps`` of this round and read the function."""
         target = self.flat_view if self.flat_view is not None else self.tensor
+        moves = [(k, _STEPS[k][0] * _STEPS[k][1] * self.factor) for k in steps]
+        f, t, displaced = self.f, self.t, self.displaced
         for i in indices:
             probe, (out, elems, where, nominal) = self.probes[i], self.layout[i]
-            orig = target[where] if isinstance(where, int) else target[where].copy()   # a scalar is a copy
+            if isinstance(where, int) and probe.rows is None:     # one element, one sum: scalar writes only
+                orig = target[where]
+                try:
+                    for k, move in moves:
+                        target[where] = orig + move * nominal
+                        taken = float(target[where]) - float(orig)      # the step actually taken
+                        displaced[k, elems.start] = t[k, out.start] = taken
+                        try:                    # only forward's own errors are its domain's edge
+                            value = _read(self.readout, None)
+                        except DOMAIN_ERRORS as exc:
+                            self.reasons[out.start] = f"forward raised {type(exc).__name__} at a perturbed " \
+                                                      f"value ({exc})"
+                            continue
+                        f[k, out.start] = value
+                finally:
+                    target[where] = orig
+                continue
+            orig = target[where].copy()
             try:
-                for k in steps:
-                    sign, frac = _STEPS[k]
-                    target[where] = orig + sign * frac * self.factor * nominal
+                for k, move in moves:
+                    target[where] = orig + move * nominal
                     taken = np.float64(target[where]) - orig                 # the step actually taken
-                    self.displaced[k, elems] = taken
+                    displaced[k, elems] = taken
                     if probe.rows is not None or len(probe.flat) == 1:
-                        self.t[k, out] = taken                                # divide by its own step
-                    try:
-                        self.f[k, out] = _read(self.readout, probe.rows)
+                        t[k, out] = taken                                     # divide by its own step
+                    try:                        # only forward's own errors are its domain's edge
+                        value = _read(self.readout, probe.rows)
                     except DOMAIN_ERRORS as exc:
                         self.reasons.update({j: f"forward raised {type(exc).__name__} at a perturbed value ({exc})"
                                              for j in range(out.start, out.stop)})
+                        continue
+                    f[k, out] = value
             finally:
                 target[where] = orig
 

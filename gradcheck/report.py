@@ -133,7 +133,7 @@ def format_report(report: GradcheckReport) -> str:
     """The readable text of a report: a header, one table row per tensor, then details of every failure."""
     status = "PASS" if report.ok else "FAIL"
     lines = [f"gradcheck {report.target}: {status}  (mode {report.mode}, seed {report.seed}, "
-             f"step {report.step:.2g} x max(|value|, 1), rtol {report.rtol:g}, atol {report.atol:g})"]
+             f"steps {report.step:.2g} x max(|value|, 1) / 8^r, rtol {report.rtol:g}, atol {report.atol:g})"]
     header = f"  {'tensor':<24} {'shape':<14} {'method':<10} {'checked':>7} {'failed':>6} {'kinks':>5} " \
              f"{'skipped':>7} {'max abs err':>11} {'max rel err':>11} {'forwards':>8} {'seconds':>7}"
     lines.append(header)
