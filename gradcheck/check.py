@@ -40,7 +40,7 @@ from gradcheck.targets import (
     Target,
     next_batch_without_advancing,
 )
-from gradcheck.tensor_check import check_tensor, mark_stale
+from gradcheck.tensor_check import check_tensor, mark_stale, probes_for
 
 __all__ = ["check_layer", "check_loss", "check_network", "check_function", "assert_gradients", "set_default_mode",
            "default_mode"]
@@ -219,8 +219,10 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
             """Long full passes may go to the workers; the stale-cache re-check stays in this process."""
             return (workers, locate, meter.tick) if s.mode == "full" and main_pass else None
 
-        def compare_at(point: dict[str, np.ndarray], only: set[str] | None = None) -> list[TensorCheck | None]:
-            """Every tensor compared at ``point`` (our inputs moved there), or just those named in ``only``."""
+        def compare_at(point: dict[str, np.ndarray],
+                       only: dict[str, np.ndarray] | None = None) -> list[TensorCheck | None]:
+            """Every tensor compared at ``point`` (our inputs moved there), or only the elements (flat indices)
+            that ``only`` names for each tensor it names."""
             with target.at(point):
                 plain = target.readout()
 
@@ -229,22 +231,30 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
                     return plain(magnitudes, total)
                 # the stale-cache re-check is of tensors known to fail: a fast screen there would only cost
                 common = (s if not point else replace(s, mode="full"), rng, target.batch, out.size)
-                checks = [check_tensor(name, arr, grads[name], readout, *probes[name], *common,
+                def probes_of(name: str, full: tuple) -> tuple:
+                    if only is None:
+                        return full
+                    return probes_for(only[name], full[2]), full[1], full[2]
+
+                checks = [check_tensor(name, arr, grads[name], readout, *probes_of(name, probes[name]), *common,
                                        spread(partial(input_of, name), not point), meter.expect)
                           for name, arr in target.inputs.items() if only is None or name in only]
-                return checks + [check_tensor(p.label, p.live, grads[p.label], readout, None, "elements", None,
-                                              *common, spread(partial(parameter_of, owner_index[id(p.owner)],
-                                                                      p.name), not point), meter.expect)
+                return checks + [check_tensor(p.label, p.live, grads[p.label], readout,
+                                              *probes_of(p.label, (None, "elements", None)), *common,
+                                              spread(partial(parameter_of, owner_index[id(p.owner)], p.name),
+                                                     not point), meter.expect)
                                  for p in params if only is None or p.label in only]
 
         _finish(report, state, compare_at({}))
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")
-        failed = {t.name for t in report.tensors if t.failed}
-        if failed and target.other_point():
-            meter.expect(sum(t.evaluations for t in report.tensors if t.name in failed))   # a second pass of those
-            mark_stale(report, lambda: compare_at(target.other_point(), failed))
+        # the stale-cache re-check asks whether the worst failing elements are right for the earlier input
+        worst = {t.name: np.array([np.ravel_multi_index(w.index, t.shape) for w in t.worst if len(w.index) ==
+                                   len(t.shape)], dtype=np.intp) for t in report.tensors if t.failed}
+        if worst and all(len(v) for v in worst.values()) and target.other_point():
+            meter.expect(8 * sum(len(v) for v in worst.values()))
+            mark_stale(report, lambda: compare_at(target.other_point(), worst))
         meter.finish()
     return report
 

@@ -23,7 +23,7 @@ from gradcheck.numeric import (
 from gradcheck.prepare import Settings
 from gradcheck.report import ElementError, GradcheckReport, TensorCheck
 
-__all__ = ["check_tensor", "mark_stale"]
+__all__ = ["check_tensor", "mark_stale", "probes_for"]
 
 _WORST = 5          # worst elements kept per tensor
 
@@ -72,6 +72,11 @@ def _rule(s: Settings, terms: int = 1, quick: bool = True, plan: Callable[[int],
     """The keyword arguments of :func:`finite_differences` for a check with settings ``s``."""
     return {"rtol": s.rtol if terms == 1 else 0.0, "atol": s.atol, "terms": terms, "quick": quick, "noise": s.noise,
             "plan": plan}
+
+
+def probes_for(flat: np.ndarray, features: int | None) -> list[Probe]:
+    """Probes that check just the elements ``flat`` (by column when rows are independent)."""
+    return _by_column(np.sort(np.asarray(flat, dtype=np.intp)), features)
 
 
 def _by_column(flat: np.ndarray, features: int | None) -> list[Probe]:
@@ -266,10 +271,11 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
 
 
 def mark_stale(report: GradcheckReport, recheck: Callable[[], list[TensorCheck | None]]) -> None:
-    """If the failed gradients are right for the input of the earlier forward call, say it is a stale cache."""
+    """If the worst failing elements are right for the input of the earlier forward call (``recheck`` checks
+    them there), say it is a stale cache."""
     failed = {t.name for t in report.tensors if t.failed}
     again = [c for c in recheck() if c is not None and c.name in failed]
-    if failed and len(again) == len(failed) and all(c.ok for c in again):
+    if failed and len(again) == len(failed) and all(c.ok and c.checked for c in again):
         for t in report.tensors:
             if t.failed:
                 t.hint = "backward returned the gradient for the input of an earlier forward call, not the " \
