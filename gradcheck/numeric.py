@@ -7,14 +7,18 @@ With the base point, a round gives the central differences ``D(H)`` and ``D(H/2)
 one-sided slopes at both steps. What the gaps between one-sided slopes do as the step shrinks says what
 the function is doing there:
 
-- **smooth** over ``[-H, H]``: the gaps scale with the step, ``gap(H) = 2 gap(H/2)``, and the estimate's
-  truncation error is ``|D(H) - D(H/2)| / 3`` (Richardson);
-- **a kink** at the point (ReLU at 0, the ties of a max): the gap stays as the step shrinks; only
-  "analytic lies between the one-sided slopes" is certified there;
-- **noise** (forward's own rounding, larger than a few ulps of its output: cancellation, a lossy formula):
-  the gap grows as the step shrinks. The noise is then measured from the gaps and the first round is judged
-  again with it in the tolerance.
+- **smooth** over ``[-H, H]``: the gaps scale with the step, ``gap(H) = 2 gap(H/2)`` (up to 1/16 of the gap,
+  what a function smooth on a scale above H leaves), and ``D(H)``, ``D(H/2)`` agree; the estimate's truncation
+  error is ``|D(H) - D(H/2)| / 3`` (Richardson);
+- **a kink** at the point (ReLU at 0, the ties of a max): the gap stays as the step shrinks, over two round
+  pairs; only "analytic lies between the one-sided slopes" is certified there;
+- **noise** (forward's own rounding, larger than a few ulps of its output: cancellation at a large offset, a
+  lossy formula, a reduction whose order changes): no longer smooth below two smooth rounds, a Richardson
+  term that stops shrinking like ``H^2``, a failure the next smooth round does not reproduce, or a band of
+  rounds where the gap grows while ``D`` stays put. It is measured there (fourth differences cancel
+  curvature) and the estimate is judged again, at the round with the tightest tolerance, with it included.
 
+A failure is only settled once the next round confirms it (smooth, decisive, reproducing the estimate).
 A probe goes down the ladder until its round is smooth and *decisive* (the truncation allowance no larger
 than the rest of the tolerance, so a coarse step cannot hide an error), a kink or noise is established
 across two rounds, or no round is left (rounding would outgrow truncation, the step would come within
@@ -130,7 +134,7 @@ class Estimates:
     noisy: np.ndarray       # bool: forward's measured noise, above the assumed rounding, is in the tolerance
     model: np.ndarray       # truncation implied by the one-scale model where +-h alone settled it, else NaN
     half: np.ndarray        # the smaller step H/2 (in the probe's units)
-    rough: np.ndarray       # bool: some round the ladder took was not smooth (a kink, a jump or noise nearby)
+    rough: np.ndarray       # bool: some round the ladder took was not smooth (a kink or noise nearby)
 
     @classmethod
     def empty(cls, n: int) -> Estimates:
@@ -436,16 +440,17 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
     """Settle what round ``r`` can settle of the ``fresh`` estimates (evaluated in it, not settled before):
     copy them into ``final`` and return them.
 
-    Smooth: settled when decisive (the truncation allowance within the rest of the tolerance) or when a
-    smaller step cannot help (its rounding, 8x this one's, would pass this truncation); a failure is first
-    confirmed by the next round (below). Not smooth, from the second round on: settled when the gap held from
-    the previous round (a kink at the point) or grew in two rounds in a row (noise). Out of forward's domain
-    on a side, or not smooth in the first round: a smaller step. Everything is settled on its last round.
-
-    A failure found at a smooth round stands when the next round is smooth and its estimate agrees with it
-    within both tolerances. When they disagree, what moves the estimate between the two steps is forward's
-    own noise (the staircase of a lossy formula can look smooth at one step): it is measured from the
-    disagreement and the estimate is judged with it by :func:`_noise_verdicts`."""
+    - Smooth: settled when decisive (the truncation allowance within the rest of the tolerance) or when a
+      smaller step cannot help (its rounding, 8x this one's, would pass this truncation). A failure found
+      there is first confirmed by the next round: it stands when that round is smooth, decisive, and
+      reproduces the estimate to within half the discrepancy; a smooth next round that does not is forward's
+      noise, measured from how far the estimate moved.
+    - Not smooth, from the second round on: a kink at the point when the gap held over two round pairs (or
+      over one, where the next round could no longer tell it from a bend); noise below two smooth rounds in
+      a row (fourth differences), where the Richardson term stopped shrinking like H^2, in a band where the
+      gap grows while the central difference stays put, or at the end of the ladder where fourth differences
+      show a band. Out of forward's domain on a side, or anything else: a smaller step.
+    - Everything is settled on its last round. Noisy estimates are judged again by :func:`_noise_verdicts`."""
     if not len(fresh):
         return fresh
     v = judge(e, rtol, atol, terms)
