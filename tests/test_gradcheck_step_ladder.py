@@ -172,6 +172,14 @@ def test_a_lossy_forward_passes_wherever_its_rounding_steps_are_narrower_than_th
         assert report.ok, (x, str(report))
 
 
+@pytest.mark.xfail(strict=True, reason="known limit (README, Measured): below x = -28 the formula's output moves in "
+                   "rounding steps as wide as the checker's step, and is exactly linear over every step the ladder "
+                   "takes, at the wrong slope; it cannot be told from a kink a stair-width away with a round's points")
+@pytest.mark.parametrize("x", [-30.0, -38.0])
+def test_a_lossy_forward_whose_rounding_steps_are_as_wide_as_the_step(x):
+    assert check_layer(LossySwish(), np.array([[x]])).ok
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_rounding_level_run_to_run_noise_is_checked_with_the_noise_in_the_tolerance(mode):
     report = check_layer(NoisyReduction(), (5, 40), mode=mode)
