@@ -310,7 +310,8 @@ class _Ladder:
 def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
                        step: float, machine_eps: float, rtol: float = 0.0, atol: float = 0.0, terms: int = 1,
                        quick: bool = True, noise: np.ndarray | float | None = None,
-                       plan: Callable[[int], None] | None = None, confirm: bool = True) -> Estimates:
+                       plan: Callable[[int], None] | None = None, confirm: bool = True,
+                       rounds: int = MAX_ROUNDS) -> Estimates:
     """Evaluate every probe down the ladder of steps (``tensor`` perturbed in place, always restored).
 
     ``analytic`` is the analytic gradient of the whole tensor, flat; for a probe that sums the readout the
@@ -320,9 +321,12 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     run-to-run noise of each readout row (or of the total), measured by re-evaluation at the base point: it
     is added to the rounding of every estimate. ``plan(n)`` is told of the ``n`` forwards each round after the
     first is about to take (for the progress estimate). ``confirm=False`` settles a failure where it is found,
-    without the next round's confirmation (a screen whose failures are re-checked anyway).
+    without the next round's confirmation, and ``rounds=1`` stops at the first round: a screen whose doubtful
+    probes are re-checked element by element anyway (a direction taken down the ladder until it settles would
+    let a small wrong element hide under a large one's allowance).
     """
     lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float))
+    lad.rounds_left = np.minimum(lad.rounds_left, rounds - 1)
     final, rounds = Estimates.empty(lad.n), []
     settled = np.zeros(lad.n, dtype=bool)
     active = np.ones(len(probes), dtype=bool)

@@ -265,3 +265,19 @@ def test_curved_layers_take_at_most_two_and_a_half_forwards_per_group():
         tensor = check_layer(factory(), shape).tensors[0]
         groups = shape[1] if tensor.method == "columns" else shape[0] * shape[1]
         assert tensor.ok and tensor.evaluations <= 2.5 * groups + 1, (factory, tensor)
+
+
+def test_float32_numbers_in_and_out_do_not_make_a_float64_layer_a_float32_one():
+    """ReLU on integers returns float32 numbers; taking that for float32 computation loosened rtol to 1e-3 and
+    let a 1e-5 error through. Moving the inputs off float32 numbers tells the two apart."""
+    from tests.broken_layers import Float32Inside
+
+    class ScaledReLU(ReLU):
+        def backward(self, error_tensor):
+            return super().backward(error_tensor) * (1 + 1e-5)
+
+    x = np.array([[1000.25, 3.0001220703125, -2.0, 0.0], [7.5009765625, -1.0, 0.1875, 2049.0]])
+    assert np.array_equal(x.astype(np.float32), x) and not np.array_equal(x.astype(np.float16), x)
+    report = check_layer(ScaledReLU(), x)
+    assert report.rtol == 1e-6 and not report.ok, str(report)
+    assert check_layer(Float32Inside(), x).rtol == 1e-3          # really float32 inside: still recognised
