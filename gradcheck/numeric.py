@@ -42,7 +42,7 @@ import numpy as np
 
 __all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates",
            "Verdicts", "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
-           "finite_differences", "screen", "judge"]
+           "finite_differences", "judge"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 SHRINK = 8.0        # the step of round r is h / SHRINK^r
@@ -134,19 +134,17 @@ class Estimates:
     noisy: np.ndarray       # bool: forward's measured noise, above the assumed rounding, is in the tolerance
     model: np.ndarray       # truncation implied by the one-scale model where +-h alone settled it, else NaN
     half: np.ndarray        # the smaller step H/2 (in the probe's units)
-    rough: np.ndarray       # bool: some round the ladder took was not smooth (a kink or noise nearby)
 
     @classmethod
     def empty(cls, n: int) -> Estimates:
         nan = np.full(n, np.nan)
         return cls(*(nan.copy() for _ in range(8)), skipped={}, one_sided=np.zeros(n, dtype=bool),
-                   level=np.zeros(n, dtype=int), noisy=np.zeros(n, dtype=bool), model=nan.copy(), half=nan.copy(),
-                   rough=np.zeros(n, dtype=bool))
+                   level=np.zeros(n, dtype=int), noisy=np.zeros(n, dtype=bool), model=nan.copy(), half=nan.copy())
 
     def take(self, other: Estimates, where: np.ndarray) -> None:
         """Copy ``other``'s estimates at the indices ``where`` into this one."""
         for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding",
-                     "one_sided", "level", "noisy", "model", "half", "rough"):
+                     "one_sided", "level", "noisy", "model", "half"):
             getattr(self, name)[where] = getattr(other, name)[where]
         for j in where.tolist():
             self.skipped.pop(j, None)
@@ -178,7 +176,6 @@ class _Ladder:
         self.confirming = np.zeros(self.n, dtype=bool)     # a failure found in the last round, to confirm
         self.held = np.zeros(self.n, dtype=bool)    # the gap held in the last round (a kink at the point?)
         self.band = np.zeros(self.n, dtype=bool)    # the last round looked like forward's noise band
-        self.rough = np.zeros(self.n, dtype=bool)   # some round so far was not smooth
         self.was_smooth = np.zeros(self.n, dtype=bool)  # the last round was smooth
         self.steady = np.zeros(self.n, dtype=bool)  # two rounds in a row were smooth
         self.layout = []                    # per probe: (estimates slice, elements slice, where, nominal)
@@ -365,17 +362,6 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     return final
 
 
-def screen(tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray, step: float,
-           machine_eps: float, atol: float = 0.0, terms: int = 1,
-           noise: np.ndarray | float | None = None) -> np.ndarray:
-    """Per probe: ``+-h`` alone settles it as agreeing (the first look of :func:`finite_differences`, two
-    forwards, no rtol). What it does not settle, a failure or not, is for a closer look."""
-    lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float))
-    lad.evaluate(range(len(probes)), (0, 1))
-    ok, _ = _quick(lad, machine_eps, 0.0, atol, terms)
-    return np.array([bool(ok[out].all()) for out, _, _, _ in lad.layout], dtype=bool)
-
-
 def _quick(lad: _Ladder, machine_eps: float, rtol: float, atol: float, terms: int) -> tuple[np.ndarray, np.ndarray]:
     """Per estimate: ``+-h`` alone settles it (see the module's docstring), and the truncation it implies."""
     with np.errstate(all="ignore"):
@@ -435,8 +421,7 @@ def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
                      left=np.where(both, left, numeric), right=np.where(both, right, numeric),
                      left_h=np.where(both, left_h, coarse), right_h=np.where(both, right_h, coarse),
                      rounding=rounding, skipped=skipped, one_sided=one_sided & ~unsettled,
-                     level=np.full(n, level), noisy=np.zeros(n, dtype=bool), model=np.full(n, np.nan), half=half,
-                     rough=np.zeros(n, dtype=bool))
+                     level=np.full(n, level), noisy=np.zeros(n, dtype=bool), model=np.full(n, np.nan), half=half)
 
 
 def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, lad: _Ladder, rtol: float,
@@ -466,8 +451,6 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
         helps = truncation > SHRINK * e.rounding
     domain = np.array([j in e.skipped for j in fresh.tolist()], dtype=bool) | e.one_sided[fresh]
     smooth = v.smooth[fresh] & ~domain
-    lad.rough[fresh] |= ~v.smooth[fresh] & ~domain
-    e.rough[fresh] = lad.rough[fresh]
     firm = smooth & (decisive[fresh] | ~helps[fresh])
     confirm = firm & v.failed[fresh] & ~last & confirm_failures
     settle = last | (firm & ~confirm)

@@ -53,7 +53,7 @@ def _merge(parts: list[Estimates]) -> Estimates:
     skipped = {int(k) + int(off): reason for part, off in zip(parts, offsets) for k, reason in part.skipped.items()}
     cat = {name: np.concatenate([getattr(p, name) for p in parts])
            for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding", "one_sided",
-                        "level", "noisy", "model", "half", "rough")}
+                        "level", "noisy", "model", "half")}
     return Estimates(skipped=skipped, **cat)
 
 

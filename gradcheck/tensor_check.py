@@ -42,7 +42,6 @@ class _Elements:
         self.one_sided = np.zeros(size, dtype=bool)
         self.smooth = np.ones(size, dtype=bool)
         self.level = np.zeros(size, dtype=int)      # the round each element was settled at
-        self.rough = np.zeros(size, dtype=bool)     # the ladder saw a round that was not smooth
         self.noisy = np.zeros(size, dtype=bool)     # forward's measured noise is in its tolerance
         self.worst: list[tuple[float, ElementError]] = []
         self.tie_hint: str | None = None
@@ -52,7 +51,7 @@ class _Elements:
         self.failed[flat], self.kink[flat], self.checked[flat] = v.failed, v.kink, v.checked
         self.one_sided[flat] = e.one_sided & v.checked
         self.smooth[flat] = v.smooth | ~v.checked
-        self.level[flat], self.noisy[flat], self.rough[flat] = e.level, e.noisy & v.checked, e.rough
+        self.level[flat], self.noisy[flat] = e.level, e.noisy & v.checked
         for reason in e.skipped.values():
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 

@@ -281,3 +281,17 @@ def test_float32_numbers_in_and_out_do_not_make_a_float64_layer_a_float32_one():
     report = check_layer(ScaledReLU(), x)
     assert report.rtol == 1e-6 and not report.ok, str(report)
     assert check_layer(Float32Inside(), x).rtol == 1e-3          # really float32 inside: still recognised
+
+
+def test_fast_mode_screen_does_not_let_a_small_error_hide_under_a_huge_gradient():
+    """Found by the stress profile: a direction holding p = 3e-8 (gradient -3.4e7) and a label-blind element
+    (error 3) was taken down the ladder until it settled, and the error hid under the huge term's allowance.
+    The screen stops at the first round; every wrong element is then found one by one."""
+    from tests.broken_layers import LabelBlindLoss
+
+    p = np.full((6, 3), 1 / 3)
+    p[0] = [2.97874278e-08, 0.5002498, 0.4997501]
+    y = np.zeros((6, 3))
+    y[:, 0] = 1.0
+    report = check_loss(LabelBlindLoss(), p, y, mode="fast")
+    assert report.tensors[0].failed == int(((y == 0) & (p > report.step)).sum()) == 12, str(report)
