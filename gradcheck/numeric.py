@@ -472,9 +472,8 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             sigma = np.fmax(np.abs(gap) * e.half, np.abs(before) * prev.half) / np.sqrt(6)
             # a failure to confirm: the previous round's estimate against this one's
             vp = judge(prev, rtol, atol, terms)
-            # (from a smooth, decisive round: one whose truncation term outgrew the last round's is noise)
-            # and reproducing the failure: the two estimates within half of the discrepancy found, so the
-            # failure is not the noise by which they differ
+            # confirmed by a smooth, decisive round that reproduces the failure: the two estimates within half
+            # of the discrepancy found, so the failure is not the noise by which they differ
             shift = np.abs(e.numeric - prev.numeric)
             agree = v.smooth & decisive & (shift <= v.tolerance + vp.tolerance) & \
                 (shift <= 0.5 * np.abs(prev.analytic - prev.numeric))
@@ -493,9 +492,6 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             blind = SHRINK * 4 * SAFETY * e.rounding >= np.abs(gap) / 2
         kinked = ~checking & ~smooth & ~domain & held[fresh] & (lad.held[fresh] | blind[fresh])
         lad.held[fresh] = held[fresh]
-        # never smooth nor a kink down to the last round: forward's noise (a function that varies far below
-        # the step saturates, and its gap grows as the step shrinks just as noise does, so only the end of
-        # the ladder tells them apart), measured at the deepest rounds, where it is smallest
         # the noise band: the gap grew (noise spreads the one-sided slopes as sigma / t) while the central
         # difference stayed put, within the gaps and within a tenth of itself (it scatters by sigma / t around
         # f'); a function that varies far below the step saturates instead, and there the central difference
