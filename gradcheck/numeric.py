@@ -160,6 +160,15 @@ def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
     return readout(False)[0][rows]
 
 
+def _last_round(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Per element, the last round whose smaller step H/2 stays ``ULPS`` ulps of the value moved (of the step
+    itself for a zero), at most ``MAX_ROUNDS - 1``."""
+    room = steps / 2 / (ULPS * np.spacing(np.maximum(values, steps)))
+    with np.errstate(divide="ignore"):
+        rounds = np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK))
+    return np.minimum(MAX_ROUNDS - 1, rounds).astype(int)
+
+
 class _Ladder:
     """The evaluations of one call of :func:`finite_differences`: the probes' layout, and one round's values."""
 
@@ -209,12 +218,8 @@ class _Ladder:
             else:
                 self.base[out], self.scale[out] = base_values[probe.rows], base_scale[probe.rows]
                 self.noise[out] = row_noise[probe.rows]
-        # rounds while the smaller step H/2 stays ULPS ulps of the value moved (zeros: of the step): per element
-        # where each estimate is one element's, else the fewest of the probe's elements
-        moved_arr, steps_arr = np.array(moved), np.array(steps)
-        room = steps_arr / 2 / (ULPS * np.spacing(np.maximum(moved_arr, steps_arr)))
-        with np.errstate(divide="ignore"):
-            rounds = np.minimum(MAX_ROUNDS - 1, np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK))).astype(int)
+        # per element where each estimate is one element's, else the fewest of the probe's elements
+        rounds = _last_round(np.array(moved), np.array(steps))
         self.rounds_left = np.zeros(self.n, dtype=int)
         for probe, (out, elems, _, _) in zip(probes, self.layout):
             self.rounds_left[out] = rounds[elems] if probe.estimates == len(probe.flat) and probe.rows is not None \
@@ -232,11 +237,7 @@ class _Ladder:
                        for i, (w, n) in enumerate(zip(flat.tolist(), nominal.tolist()))]
         self.owner = np.arange(self.n)
         self.base[:], self.scale[:], self.noise[:] = base, scale, noise
-        steps = np.abs(nominal)
-        room = steps / 2 / (ULPS * np.spacing(np.maximum(values, steps)))
-        with np.errstate(divide="ignore"):
-            rounds = np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK))
-        self.rounds_left = np.minimum(MAX_ROUNDS - 1, rounds).astype(int)
+        self.rounds_left = _last_round(values, np.abs(nominal))
         self.elements = self.n
         self.new_round(0)
 
