@@ -527,12 +527,16 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             trunc_now, trunc_before = np.abs(e.coarse - e.numeric), np.abs(prev.coarse - prev.numeric)
             stalled = (trunc_now > trunc_before / 16) & (trunc_now > 4 * SAFETY * e.rounding)
         stall = ~checking & smooth & ~settle & lad.steady[fresh] & stalled[fresh]
-        sigma_stall = trunc_now * e.half
         settle = (settle | kinked | noisy | unsteady | below | stall) & ~confirmed
         lad.sigma[fresh[noisy]] = sigma[fresh][noisy]
-        lad.sigma[fresh[unsteady]] = moved[fresh][unsteady]
-        lad.sigma[fresh[below]] = np.nan_to_num(fourth[fresh][below] / np.sqrt(70))
-        lad.sigma[fresh[stall]] = np.nan_to_num(sigma_stall[fresh][stall])
+        # below smooth rounds every estimator of the two rounds measures the same noise; one sample of it can
+        # come out several times too small, so the largest of them is taken
+        with np.errstate(all="ignore"):
+            samples = np.nan_to_num(np.fmax(np.fmax(fourth / np.sqrt(70), moved_by * e.half * np.sqrt(2)),
+                                            trunc_now * e.half))
+        lad.sigma[fresh[unsteady]] = np.fmax(moved, samples)[fresh][unsteady]
+        lad.sigma[fresh[below]] = samples[fresh][below]
+        lad.sigma[fresh[stall]] = samples[fresh][stall]
         noisy |= unsteady | below | stall
         e.noisy[fresh[noisy]] = True        # judged again with the noise, by _noise_verdicts
     lad.confirming[fresh[confirm]] = True
