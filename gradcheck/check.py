@@ -7,6 +7,7 @@ after it) -> the analytic pass with its hygiene checks -> numeric differences pe
 from __future__ import annotations
 
 import inspect
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ from gradcheck.targets import (
     Target,
     next_batch_without_advancing,
 )
-from gradcheck.tensor_check import check_tensor, mark_stale, probes_for
+from gradcheck.tensor_check import check_tensor, expected_forwards, mark_stale, probes_for
 
 __all__ = ["check_layer", "check_loss", "check_network", "check_function", "assert_gradients", "set_default_mode",
            "default_mode"]
@@ -151,16 +152,52 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
                                    "'analytic lies between the one-sided slopes' is certified")
 
 
-def _progress(report: GradcheckReport, probes: dict, params: list, seconds_per_forward: float,
-              enabled: bool | None) -> Progress:
-    """The expected cost: 2 forwards per group when +-h settles it, 4 when not; 2.5 is the estimate."""
-    full = [len(plist) for plist, _, _ in probes.values()] + [p.live.size for p in params]
-    sizes = [sum(len(pr.flat) for pr in plist) for plist, _, _ in probes.values()] + [p.live.size for p in params]
-    groups = sum(full)
-    # fast mode takes the full check's groups where they are no more than its directions
-    fast = sum(3 * direction_count(n) if g > direction_count(n) else 2.5 * g for n, g in zip(sizes, full))
-    return Progress(report.target, sum(sizes), len(sizes), 2.5 * groups if report.mode == "full" else fast, fast,
-                    seconds_per_forward, report.mode, enabled)
+_PILOT_SHARE, _PILOT_SECONDS, _PILOT_MOST = 0.05, 0.02, 32
+
+
+def _expected(target: Target, s: Settings, grads: dict, tensors: list[tuple], terms: int,
+              seconds_per_forward: float) -> dict[str, float]:
+    """Forwards the check is expected to take in full and in fast mode (fast only in fast mode), and the
+    seconds one takes with the check's bookkeeping ("seconds"), from a pilot
+    on each tensor: it samples 5 % of the groups and directions or 0.02 s of forwards, whichever is more
+    (1 to 32). Its own random numbers, so the verdict does not depend on whether a pilot ran."""
+    rng, total = np.random.default_rng(0), {"full": 0.0, "fast": 0.0}
+
+    def samples(n: int) -> int:
+        return int(min(n, _PILOT_MOST, max(1, _PILOT_SHARE * n, _PILOT_SECONDS / max(seconds_per_forward, 1e-9) / 4)))
+
+    modes = ("fast",) if s.mode == "fast" else ("full", "fast")
+    start, calls = time.perf_counter(), [0]
+    with target.at({}):
+        plain = target.readout()
+
+        def readout(magnitudes: bool = True, total: bool = False):
+            calls[0] += 1
+            return plain(magnitudes, total)
+        for name, arr, (plist, _, features) in tensors:
+            if grads.get(name) is None or not arr.size:
+                continue
+            for mode, forwards in expected_forwards(arr, grads[name], readout, plist, features, s, rng,
+                                                    target.batch, terms, samples, modes).items():
+                total[mode] += forwards
+    # what a forward costs inside the check, its bookkeeping included
+    total["seconds"] = (time.perf_counter() - start) / max(calls[0], 1)
+    return total
+
+
+def _progress(report: GradcheckReport, tensors: list[tuple], seconds_per_forward: float, enabled: bool | None,
+              measured: dict[str, float] | None) -> Progress:
+    """The expected cost: the pilot's, or without one 2.5 forwards per group (2 when +-h settles a group, more
+    when the ladder goes on) and about 3 per direction of fast mode."""
+    if measured is None:
+        groups = [(arr.size if plist is None else len(plist), arr.size) for _, arr, (plist, _, _) in tensors]
+        measured = {"full": sum(2.5 * g for g, _ in groups),
+                    "fast": sum(3 * direction_count(n) if g > direction_count(n) else 2.5 * g for g, n in groups)}
+        pilot = False
+    else:
+        pilot = True
+    return Progress(report.target, sum(arr.size for _, arr, _ in tensors), len(tensors), measured[report.mode],
+                    measured["fast"], seconds_per_forward, report.mode, enabled, measured=pilot)
 
 
 def _output_off_float32(target: Target) -> np.ndarray | None:
@@ -224,7 +261,11 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
                                    "backward): there is nothing to check")
         grads = analytic_pass(target, params, report.problems)
         probes = {name: target.input_probes(name, rng) for name in target.inputs}
-        meter = _progress(report, probes, params, seconds_per_forward, progress)
+        tensors = [(name, arr, probes[name]) for name, arr in target.inputs.items()] + \
+            [(p.label, p.live, (None, "elements", None)) for p in params]
+        shown = progress if progress is not None else getattr(sys.stderr, "isatty", lambda: False)()
+        measured = _expected(target, s, grads, tensors, out.size, seconds_per_forward) if shown else None
+        meter = _progress(report, tensors, seconds_per_forward, progress, measured)
         workers = Workers(default_jobs() if jobs is None else jobs, target, seconds_per_forward)
         owner_index = {id(obj): i for i, (_, obj) in enumerate(target.owners)}
 

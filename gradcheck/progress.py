@@ -27,9 +27,13 @@ class Progress:
     """Counts forward evaluations against an estimate and reports them on ``stream``."""
 
     def __init__(self, label: str, elements: int, tensors: int, expected: float, fast_expected: float,
-                 seconds_per_forward: float, mode: str, enabled: bool | None, stream: TextIO | None = None) -> None:
+                 seconds_per_forward: float, mode: str, enabled: bool | None, stream: TextIO | None = None,
+                 measured: bool = False) -> None:
         self.stream = sys.stderr if stream is None else stream
         self.expected, self.per_forward = max(expected, 1.0), seconds_per_forward
+        # a measured estimate already holds the ladder's later rounds: what the ladder announces only raises it
+        # where the check has got further than it expected
+        self.measured = measured
         long = expected * seconds_per_forward > LONG_CHECK_SECONDS
         tty = getattr(self.stream, "isatty", lambda: False)()
         self.enabled = bool(enabled) if enabled is not None else (long and tty)
@@ -43,8 +47,11 @@ class Progress:
             self.stream.flush()
 
     def expect(self, count: float) -> None:
-        """``count`` more forwards than estimated are on the way (a smaller step, a re-check)."""
-        self.expected += count
+        """``count`` more forwards than a first round's are on the way (a smaller step, a re-check)."""
+        if self.measured:
+            self.expected = max(self.expected, self.done + count)
+        else:
+            self.expected += count
 
     def tick(self, count: int = 1) -> None:
         self.done += count

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from gradcheck.numeric import (
 from gradcheck.prepare import Settings
 from gradcheck.report import ElementError, GradcheckReport, TensorCheck
 
-__all__ = ["check_tensor", "mark_stale", "probes_for"]
+__all__ = ["check_tensor", "expected_forwards", "mark_stale", "probes_for"]
 
 _WORST = 5          # worst elements kept per tensor
 
@@ -169,6 +170,22 @@ def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: S
                         "the gradient of a tie must go to one of them (or be split), not be copied to each")
 
 
+def _screen(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, probes: Sequence[Probe],
+            terms: int, plan: Callable[[int], None] | None = None) -> tuple[Estimates, Verdicts, np.ndarray, np.ndarray]:
+    """Fast mode's first round on the directions ``probes``: estimates, verdicts, which are indecisive, and
+    which are unsure (their elements are then checked one by one)."""
+    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, **_rule(s, terms, plan=plan),
+                           confirm=False, rounds=1)
+    v = judge(e, 0.0, s.atol, terms)
+    # agreeing only within a truncation allowance above the worst-case rounding is no agreement: at a step that
+    # does not resolve the function (an offset of 1e4) a wrong element hides in that allowance. An affine
+    # direction's Richardson term is rounding, and stays under this floor
+    with np.errstate(all="ignore"):
+        truncation = np.where(np.isnan(e.model), np.abs(e.coarse - e.numeric) / 3, e.model)
+        indecisive = SAFETY * truncation > s.atol + SAFETY * e.rounding
+    return e, v, indecisive, v.failed | v.kink | ~v.checked | ~v.smooth | indecisive
+
+
 def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, rng: np.random.Generator,
           features: int | None, terms: int, out: _Elements, plan: Callable[[int], None] | None) -> tuple[int, str]:
     """Sparse random directions, each element in exactly one; the elements of every direction that fails,
@@ -185,17 +202,8 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
     n = tensor.size
     count = direction_count(n)
     probes = direction_probes(n, count, rng)
-    e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, **_rule(s, terms, plan=plan),
-                           confirm=False, rounds=1)
-    v = judge(e, 0.0, s.atol, terms)
-    # agreeing only within a truncation allowance above the worst-case rounding is no agreement: at a step that
-    # does not resolve the function (an offset of 1e4) a wrong element hides in that allowance. An affine
-    # direction's Richardson term is rounding, and stays under this floor
-    with np.errstate(all="ignore"):
-        truncation = np.where(np.isnan(e.model), np.abs(e.coarse - e.numeric) / 3, e.model)
-        indecisive = SAFETY * truncation > s.atol + SAFETY * e.rounding
-    unsure = [probes[k] for k in range(count)
-              if v.failed[k] or v.kink[k] or not v.checked[k] or not v.smooth[k] or indecisive[k]]
+    e, v, indecisive, doubtful = _screen(tensor, analytic, readout, s, probes, terms, plan)
+    unsure = [probes[k] for k in np.flatnonzero(doubtful)]
     recheck = np.sort(_probe_flat(unsure))
     again = _by_column(recheck, features)
     if plan is not None and again:
@@ -280,6 +288,54 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
                        one_sided=int(out.one_sided.sum()), refined=int((out.checked & (out.level > 0)).sum()),
                        noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
                        skipped=out.skipped, hint=hint, note=note)
+
+
+def expected_forwards(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, probes: Sequence[Probe] | None,
+                      features: int | None, s: Settings, rng: np.random.Generator, batch: int | None, terms: int,
+                      samples: Callable[[int], int], modes: Sequence[str] = ("full", "fast")) -> dict[str, float]:
+    """Forwards the full and the fast check of this tensor will take, from a pilot on some of its groups and
+    directions (``samples(n)`` of ``n``): the ladder's depth and the share of directions fast mode's screen
+    sends to one-by-one checks depend on the function, which no count made before any forward can know.
+
+    Full: the groups' forwards per group (down the ladder, the tie check included). Fast: its directions'
+    forwards per direction, plus, for the share the screen doubts, the groups holding their elements at what
+    those groups took in the pilot. Both are extrapolated from the sample, which costs forwards of its own;
+    only the ``modes`` asked for are measured."""
+    groups = tensor.size if probes is None else len(probes)
+    full = replace(s, mode="full")
+
+    def per_group(group_probes: Sequence[Probe]) -> float:
+        if not group_probes:
+            return 0.0
+        pick = np.sort(rng.choice(len(group_probes), samples(len(group_probes)), replace=False))
+        check = check_tensor("pilot", tensor, analytic.reshape(tensor.shape), readout,
+                             [group_probes[j] for j in pick], "", features, full, rng, batch, terms)
+        return check.evaluations / len(pick)
+
+    count = direction_count(tensor.size)
+    cost = {}
+    if "full" in modes or groups <= count:
+        cost["full"] = groups * per_group(element_probes(tensor.size) if probes is None else probes)
+    if "fast" not in modes:
+        return cost
+    if groups <= count:
+        cost["fast"] = cost["full"]
+        return cost
+    directions = direction_probes(tensor.size, count, rng)
+    sample = [directions[j] for j in rng.choice(count, samples(count), replace=False)]
+    calls = [0]
+
+    def counted(magnitudes: bool = True, total: bool = False):
+        calls[0] += 1
+        return readout(magnitudes, total)
+    doubtful = _screen(tensor, analytic.ravel(), counted, s, sample, terms)[3]
+    share = float(doubtful.mean())
+    # a group is re-checked when any of its elements lies in a doubted direction
+    size = tensor.size // groups
+    rechecked = groups * (1.0 - (1.0 - share) ** size)
+    doubted = _by_column(np.sort(_probe_flat([p for p, d in zip(sample, doubtful) if d])), features)
+    cost["fast"] = count * calls[0] / len(sample) + rechecked * per_group(doubted)
+    return cost
 
 
 def mark_stale(report: GradcheckReport, recheck: Callable[[], list[TensorCheck | None]]) -> None:

@@ -260,6 +260,36 @@ def test_the_progress_estimate_is_within_2x_of_the_forwards_taken(factory, shape
     assert isinstance(meter.stream, io.TextIOBase) or meter.stream is not None
 
 
+def _announced_and_taken(err: str) -> tuple[float, int]:
+    import re
+
+    first = re.search(r"about ([\d,]+)(k?) forwards", err)
+    last = re.search(r"([\d,]+) forwards in ", err)
+    assert first and last, err
+    return float(first[1].replace(",", "")) * (1000 if first[2] else 1), int(last[1].replace(",", ""))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("factory, x", [
+    (lambda: LayerNorm(), _offset_rows(1e4, (16, 64))),                   # 13 forwards a group, not 2
+    (lambda: LayerNorm(error=1e-5), _offset_rows(1e4, (16, 64))),         # and failures, confirmed
+    (lambda: RowNormalize(), _tiny_rows(1e-6, (16, 48))),
+    (lambda: LossySwish(), np.linspace(-20, 3, 16 * 48).reshape(16, 48)),  # the depth varies with x
+    (lambda: FullyConnected(48, 24, 0), np.random.default_rng(1).standard_normal((8, 48))),
+    (lambda: UnmaskedReLU(), np.random.default_rng(2).standard_normal((16, 40)))])
+def test_the_first_expected_cost_line_is_within_2x_of_the_forwards_taken(factory, x, mode, capsys, monkeypatch):
+    """The line printed before the work: the depth of the ladder (13 forwards a group at an offset of 1e4,
+    against 2.5 assumed) and fast mode's screen (which accepts some directions whose elements alone go deep)
+    are measured by a pilot on a sample, and extrapolated. Forced here to sample 5 % of the groups, as on a
+    layer whose forward is slow, rather than what 0.02 s buys on a fast one."""
+    import gradcheck.check as check_module
+
+    monkeypatch.setattr(check_module, "_PILOT_SECONDS", 0.0)
+    check_layer(factory(), x.copy(), mode=mode, progress=True)
+    announced, taken = _announced_and_taken(capsys.readouterr().err)
+    assert 0.5 <= taken / announced <= 2.0, (announced, taken)
+
+
 def test_curved_layers_take_at_most_two_and_a_half_forwards_per_group():
     for factory, shape in ((SoftMax, (8, 6)), (lambda: LayerNorm(), (6, 8)), (lambda: RowNormalize(), (6, 5))):
         tensor = check_layer(factory(), shape).tensors[0]
