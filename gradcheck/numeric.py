@@ -628,8 +628,8 @@ def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
     ``rounding`` is a worst-case bound, ``eps * sum |terms|`` (or forward's measured noise where larger). A
     screen that may fail without harm (fast mode re-checks the elements of a failed direction one by one)
     passes ``terms``, the number of terms summed, and its tolerance uses the typical rounding of such a sum,
-    ``eps * sum |terms| / sqrt(terms)`` (twice that: :data:`SUM_TAIL`); whether the function is smooth is always decided on the worst case, so
-    that rounding alone never makes a linear function look kinked.
+    ``eps * sum |terms| / sqrt(terms)`` (twice that: :data:`SUM_TAIL`); whether the function is smooth is
+    always decided on the worst case, so that rounding alone never makes a linear function look kinked.
     """
     checked = np.ones(e.numeric.size, dtype=bool)
     checked[list(e.skipped)] = False

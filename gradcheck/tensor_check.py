@@ -171,7 +171,8 @@ def _check_ties(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: S
 
 
 def _screen(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, probes: Sequence[Probe],
-            terms: int, plan: Callable[[int], None] | None = None) -> tuple[Estimates, Verdicts, np.ndarray, np.ndarray]:
+            terms: int, plan: Callable[[int], None] | None = None
+            ) -> tuple[Estimates, Verdicts, np.ndarray, np.ndarray]:
     """Fast mode's first round on the directions ``probes``: estimates, verdicts, which are indecisive, and
     which are unsure (their elements are then checked one by one)."""
     e = finite_differences(tensor, probes, readout, analytic, s.step, s.machine_eps, **_rule(s, terms, plan=plan),
