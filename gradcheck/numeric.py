@@ -189,6 +189,7 @@ class _Ladder:
         self.confirming = np.zeros(self.n, dtype=bool)     # a failure found in the last round, to confirm
         self.held = np.zeros(self.n, dtype=bool)    # the gap held in the last round (a kink at the point?)
         self.band = np.zeros(self.n, dtype=bool)    # the last round looked like forward's noise band
+        self.band_sigma = np.zeros(self.n)          # forward's noise measured by any round that did
         self.was_smooth = np.zeros(self.n, dtype=bool)  # the last round was smooth
         self.steady = np.zeros(self.n, dtype=bool)  # two rounds in a row were smooth
         self.layout = []                    # per probe: (estimates slice, elements slice, where, nominal)
@@ -443,7 +444,9 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
       over one, where the next round could no longer tell it from a bend); noise below two smooth rounds in
       a row (fourth differences), where the Richardson term stopped shrinking like H^2, in a band where the
       gap grows while the central difference stays put, or at the end of the ladder where fourth differences
-      show a band. Out of forward's domain on a side, or anything else: a smaller step.
+      show a band. A failure confirmed below a round that showed the band is noise too (the smaller steps went
+      into one rounding stair of a lossy formula). Out of forward's domain on a side, or anything else: a
+      smaller step.
     - Everything is settled on its last round. Noisy estimates are judged again by :func:`_noise_verdicts`."""
     if not len(fresh):
         return fresh
@@ -508,6 +511,15 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
         # on two round pairs in a row: a kink passed by the step can look so for one
         in_band = ~checking & band_now & lad.band[fresh]
         lad.band[fresh] = band_now
+        lad.band_sigma[fresh[band_now]] = np.fmax(lad.band_sigma[fresh[band_now]], sigma[fresh][band_now])
+        # a failure confirmed below a round that looked like the noise band: forward's noise was seen at the
+        # larger steps, and the smaller ones went into a stretch too short to show it (a lossy formula's output
+        # moves in rounding stairs, and within one stair it is exactly linear, at the stair's slope rather than
+        # the function's). It is noise, measured where it was seen, and the round with the tightest tolerance
+        # judges the estimate (a wrong gradient still fails there, beyond that noise)
+        explained = confirmed & (lad.band_sigma[fresh] > 0)
+        confirmed &= ~explained
+        earlier &= ~explained
         # never smooth nor a kink down to the last round: noise too, where the fourth differences show its band
         at_end = ~checking & ~smooth & ~domain & ~held[fresh] & last & ~in_band
         candidates = in_band | at_end
@@ -531,7 +543,7 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
             trunc_now, trunc_before = np.abs(e.coarse - e.numeric), np.abs(prev.coarse - prev.numeric)
             stalled = (trunc_now > trunc_before / 16) & (trunc_now > 4 * SAFETY * e.rounding)
         stall = ~checking & smooth & ~settle & lad.steady[fresh] & stalled[fresh]
-        settle = (settle | kinked | noisy | unsteady | below | stall) & ~confirmed
+        settle = (settle | kinked | noisy | unsteady | below | stall | explained) & ~confirmed
         lad.sigma[fresh[noisy]] = sigma[fresh][noisy]
         # below smooth rounds every estimator of the two rounds measures the same noise; one sample of it can
         # come out several times too small, so the largest of them is taken
@@ -541,7 +553,8 @@ def _decide(e: Estimates, rounds: list[Estimates], fresh: np.ndarray, r: int, la
         lad.sigma[fresh[unsteady]] = np.fmax(moved, samples)[fresh][unsteady]
         lad.sigma[fresh[below]] = samples[fresh][below]
         lad.sigma[fresh[stall]] = samples[fresh][stall]
-        noisy |= unsteady | below | stall
+        lad.sigma[fresh[explained]] = lad.band_sigma[fresh[explained]]
+        noisy |= unsteady | below | stall | explained
         e.noisy[fresh[noisy]] = True        # judged again with the noise, by _noise_verdicts
     lad.confirming[fresh[confirm]] = True
     lad.steady[fresh] |= smooth & lad.was_smooth[fresh]
