@@ -10,7 +10,7 @@ import inspect
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
+from gradcheck.parameters import find_parameters
 from gradcheck.prepare import (
     Settings,
     as_float64,
@@ -32,7 +33,7 @@ from gradcheck.prepare import (
 )
 from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
-from gradcheck.state import HeldState, find_parameters, held
+from gradcheck.state import HeldState, held
 from gradcheck.targets import (
     FunctionTarget,
     LayerTarget,
@@ -200,6 +201,58 @@ def _progress(report: GradcheckReport, tensors: list[tuple], seconds_per_forward
                     measured["fast"], seconds_per_forward, report.mode, enabled, measured=pilot)
 
 
+def _counting(bound: Callable, key: int, counts: dict[int, int]) -> Callable:
+    def counting(*args, **kwargs):
+        counts[key] = counts.get(key, 0) + 1
+        return bound(*args, **kwargs)
+    return counting
+
+
+def _forward_calls(target: Target) -> dict[int, int]:
+    """How many times each owner's forward ran in one forward of the target (by id), counted by wrapping
+    each owner's ``forward`` for that one call."""
+    counts: dict[int, int] = {}
+    wrapped = []
+    for _, obj in target.owners:
+        d = getattr(obj, "__dict__", None)
+        if d is None or not callable(getattr(obj, "forward", None)):
+            continue
+        original, had = d.get("forward"), "forward" in d
+        d["forward"] = _counting(obj.forward, id(obj), counts)
+        wrapped.append((d, had, original))
+    try:
+        target.output()
+    except Exception:  # noqa: BLE001 - only a hint depends on it; the check itself reports forward's errors
+        return {}
+    finally:
+        for d, had, original in wrapped:
+            if had:
+                d["forward"] = original
+            else:
+                d.pop("forward", None)
+    return counts
+
+
+def _reused_sublayer_hints(target: Target, report: GradcheckReport, params: list) -> None:
+    """A failing parameter of a sub-layer that ran several times in one forward (a step of a recurrent
+    layer): its gradient attribute holds what its last backward set, not the layer's summed gradient."""
+    failing = {t.name for t in report.tensors if not t.ok}
+    suspects = [p for p in params if p.label in failing and p.owner is not target.owners[0][1]]
+    if not suspects:
+        return
+    calls, labels = _forward_calls(target), {id(obj): label for label, obj in target.owners}
+    for t in report.tensors:
+        p = next((p for p in suspects if p.label == t.name), None)
+        if p is None or calls.get(id(p.owner), 0) < 2:
+            continue
+        owner = labels[id(p.owner)]
+        note = (f"{owner} ran {calls[id(p.owner)]} times in one forward: its {p.grad_name} holds what its last "
+                f"backward set, not the sum over the calls, unless the layer writes the sum there; if the layer "
+                f"keeps the sum elsewhere, check that with parameters={{'{t.name}': '<path of the sum>'}}, or "
+                f"leave {owner} out with parameters=['!{owner}']")
+        t.hint = note if not t.hint else f"{note}; {t.hint}"
+
+
 def _output_off_float32(target: Target) -> np.ndarray | None:
     """Forward's output with every input moved by 2^-40 of its size (float64 numbers that are not float32
     ones), or None where there is no input or forward refuses the point."""
@@ -238,8 +291,8 @@ def _base_point(target: Target, state: HeldState, report: GradcheckReport, step:
 
 
 def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, step: float | None,
-         rtol: float | None, atol: float, parameters: Sequence[str] | None, progress: bool | None = None,
-         jobs: int | None = None) -> GradcheckReport:
+         rtol: float | None, atol: float, parameters: Sequence[str] | Mapping[str, str] | None,
+         progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     """The pipeline: hold the state -> the base point -> a first backward, then the parameters -> the
     analytic pass -> numeric differences per tensor (in workers when long) -> the stale-cache re-check.
 
@@ -295,11 +348,12 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
                           for name, arr in target.inputs.items() if only is None or name in only]
                 return checks + [check_tensor(p.label, p.live, grads[p.label], readout,
                                               *probes_of(p.label, (None, "elements", None)), *common,
-                                              spread(partial(parameter_of, owner_index[id(p.owner)], p.name),
+                                              spread(partial(parameter_of, owner_index[id(p.owner)], p.path),
                                                      not point), meter.expect)
                                  for p in params if only is None or p.label in only]
 
         _finish(report, state, compare_at({}))
+        _reused_sublayer_hints(target, report, params)
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")
@@ -355,7 +409,7 @@ def _input_names(forward: Callable, count: int) -> list[str]:
 # ------------------------------------------------------------------------------------------- public API
 
 def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = None, rtol: float | None = None,
-                atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | None = None,
+                atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | Mapping[str, str] | None = None,
                 reseed: int | None = None, before_forward: Callable[[], None] | None = None,
                 eps: float | None = None, progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     """Check ``layer.backward`` and its parameter gradients against finite differences of ``layer.forward``.
@@ -379,8 +433,12 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
         that computes in float32).
     seed : int
         Seeds the input (when a shape is given), the upstream error E and the fast-mode directions.
-    parameters : list of str, optional
-        Check exactly these attributes (each needs ``gradient_<name>``) instead of the ones found.
+    parameters : list of str, or dict of str to str, optional
+        Check only these parameters, by path: ``"weights"`` (a top-level attribute, with ``gradient_weights``),
+        ``"fc_y"`` (everything under that sub-layer), ``"params.W"`` (an entry of a container, with the same
+        entry of its gradient container, ``grads``); ``"!fc_y"`` excludes; ``[]`` says there are none. A dict
+        pairs each parameter path with its gradient's path (``{"params.W": "grads.dW"}``). Default: every
+        parameter found (see :mod:`gradcheck.parameters`).
     reseed : int, optional
         Call ``np.random.seed(reseed)`` before every forward, so a layer drawing from numpy's global random
         state (dropout) is checked with one fixed draw.
@@ -413,7 +471,7 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
 
 def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, step: float | None = None,
                rtol: float | None = None, atol: float = 0.0, seed: int = 0,
-               parameters: Sequence[str] | None = None, eps: float | None = None,
+               parameters: Sequence[str] | Mapping[str, str] | None = None, eps: float | None = None,
                progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
 

@@ -227,6 +227,9 @@ def _parser() -> _Parser:
     parser.add_argument("--progress", action="store_true", default=None,
                         help="show the expected cost and progress on stderr (default: only on a terminal, for checks "
                              "expected to take more than about 2 s)")
+    parser.add_argument("--parameters", metavar="PATHS",
+                        help="the parameters to check, comma-separated paths (weights,fc_y.weights,params.W); "
+                             "!path excludes (!fc_y); an empty string: the layer has none (default: every one found)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every report, and the traceback of a layer that raised")
@@ -263,6 +266,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         validate_settings(args.mode, args.step, args.rtol, args.atol)
     except ValueError as exc:
         raise UsageError(str(exc).replace("gradcheck: ", "--", 1)) from None
+    if args.parameters is not None:
+        args.parameters = [p.strip() for p in args.parameters.split(",") if p.strip()]
+        if any(not p.lstrip("!") or " " in p for p in args.parameters):
+            raise UsageError(f"--parameters: expected comma-separated paths like weights,!fc_y, got {args.parameters}")
     if args.shape is not None:
         try:
             args.shape = tuple(int(v) for v in args.shape.split(","))
@@ -326,7 +333,7 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
     obj = factory()
     shape = _input_shape(obj, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
-          "progress": args.progress, "jobs": args.jobs}
+          "progress": args.progress, "jobs": args.jobs, "parameters": args.parameters}
     ctor = ", ".join(map(repr, args.ctor_args))
     sets = "".join(f", {k}={v!r}" for k, v in args.assign)
     if args.fuzz:

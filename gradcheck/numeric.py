@@ -138,6 +138,12 @@ class Estimates:
     noisy: np.ndarray       # bool: forward's measured noise, above the assumed rounding, is in the tolerance
     model: np.ndarray       # truncation implied by the one-scale model where +-h alone settled it, else NaN
     half: np.ndarray        # the smaller step H/2 (in the probe's units)
+    # forward's measured noise over the rounding assumed for it (eps * the terms' magnitude): 0 where none
+    excess: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.excess is None:
+            self.excess = np.zeros(len(self.numeric))
 
     @classmethod
     def empty(cls, n: int) -> Estimates:
@@ -148,7 +154,7 @@ class Estimates:
     def take(self, other: Estimates, where: np.ndarray) -> None:
         """Copy ``other``'s estimates at the indices ``where`` into this one."""
         for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding",
-                     "one_sided", "level", "noisy", "model", "half"):
+                     "one_sided", "level", "noisy", "model", "half", "excess"):
             getattr(self, name)[where] = getattr(other, name)[where]
         for j in where.tolist():
             self.skipped.pop(j, None)
@@ -605,6 +611,7 @@ def _noise_verdicts(rounds: list[Estimates], final: Estimates, lad: _Ladder, dec
         with np.errstate(all="ignore"):
             extra = lad.sigma / again.half
             again.noisy[noisy] = extra[noisy] > again.rounding[noisy]
+            again.excess[noisy] = extra[noisy] / again.rounding[noisy]
             again.rounding[noisy] = again.rounding[noisy] + extra[noisy]
         usable = np.zeros(lad.n, dtype=bool)
         usable[noisy] = np.isfinite(again.numeric[noisy]) & (again.level[noisy] <= final.level[noisy])

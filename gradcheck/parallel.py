@@ -29,9 +29,11 @@ def input_of(name: str, target) -> np.ndarray:
     return target.inputs[name]
 
 
-def parameter_of(owner: int, attribute: str, target) -> np.ndarray:
-    """A parameter of a (copied) target: attribute ``attribute`` of its ``owner``-th owner."""
-    return getattr(target.owners[owner][1], attribute)
+def parameter_of(owner: int, path: tuple, target) -> np.ndarray:
+    """A parameter of a (copied) target: at ``path`` (an attribute, then keys) from its ``owner``-th owner."""
+    from gradcheck.parameters import resolve
+
+    return resolve(target.owners[owner][1], path)
 
 
 def _work(target, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
@@ -53,7 +55,7 @@ def _merge(parts: list[Estimates]) -> Estimates:
     skipped = {int(k) + int(off): reason for part, off in zip(parts, offsets) for k, reason in part.skipped.items()}
     cat = {name: np.concatenate([getattr(p, name) for p in parts])
            for name in ("analytic", "numeric", "coarse", "left", "right", "left_h", "right_h", "rounding", "one_sided",
-                        "level", "noisy", "model", "half")}
+                        "level", "noisy", "model", "half", "excess")}
     return Estimates(skipped=skipped, **cat)
 
 

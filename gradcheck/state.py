@@ -5,50 +5,19 @@
   attributes and numpy's global random state.
 - Every attribute holding an optimizer (an object with ``calculate_update``) is set to None while the
   check runs, whatever its name (``optimizer``, ``_bias_optimizer``, ...), also inside a list or dict.
-- Parameters are found *after* a first backward: every float array attribute ``X`` with a gradient
-  attribute ``gradient_X`` (plain attribute or property), or the names the user gives.
+- numpy random Generators and RandomStates held in attributes get their state back.
+
+Parameters are found in :mod:`gradcheck.parameters`.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Parameter", "HeldState", "held", "find_parameters", "is_layer", "with_sublayers"]
-
-# names of arrays that are state, not parameters, when they have no gradient (no look-alike warning)
-_NOT_PARAMETER = re.compile(r"mean|var|avg|average|running|moving|mask|cache|input|output|state|buffer|grad|"
-                            r"momentum|velocity|memory|hidden", re.IGNORECASE)
-
-
-@dataclass
-class Parameter:
-    """A trainable tensor, as the check sees it."""
-
-    owner: object
-    name: str           # attribute, e.g. "weights"
-    grad_name: str      # e.g. "gradient_weights"
-    label: str          # name in the report, e.g. "weights", "hidden.weights" or "layers.0.weights"
-    start: np.ndarray   # values at the start of the numeric pass (in the dtype checked)
-
-    @property
-    def live(self) -> np.ndarray:
-        return getattr(self.owner, self.name)
-
-    def reset(self) -> bool:
-        """Put the start values back; True if they had changed."""
-        live = self.live
-        changed = not (isinstance(live, np.ndarray) and np.array_equal(live, self.start, equal_nan=True))
-        if changed:
-            if isinstance(live, np.ndarray) and live.shape == self.start.shape and live.flags.writeable:
-                np.copyto(live, self.start, casting="unsafe")
-            else:
-                setattr(self.owner, self.name, self.start.copy())
-        return changed
-
+__all__ = ["HeldState", "held", "is_layer", "with_sublayers", "arrays_in", "public_names"]
 
 def _is_optimizer(value: object) -> bool:
     return callable(getattr(value, "calculate_update", None)) and not isinstance(value, type)
@@ -98,14 +67,31 @@ def with_sublayers(objects: Sequence[tuple[str, object]]) -> list[tuple[str, obj
     return out
 
 
-def _arrays_in(value: object) -> list[np.ndarray]:
+def arrays_in(value: object) -> list[np.ndarray]:
+    """The arrays in ``value``: itself, or those in a list, tuple or dict at any depth."""
     if isinstance(value, np.ndarray):
         return [value]
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, np.ndarray)]
-    if isinstance(value, dict):
-        return [v for v in value.values() if isinstance(v, np.ndarray)]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return [arr for item in items for arr in arrays_in(item)]
+
+
+def _containers_in(value: object) -> list[list | dict]:
+    """The lists and dicts in ``value`` (itself included) at any depth."""
+    if isinstance(value, (list, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        return [value] + [c for item in items for c in _containers_in(item)]
+    if isinstance(value, tuple):
+        return [c for item in value for c in _containers_in(item)]
     return []
+
+
+def _random_state(value: object) -> object | None:
+    """The state of a numpy random Generator or RandomState (to put back), else None."""
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
+    if isinstance(value, np.random.RandomState):
+        return value.get_state()
+    return None
 
 
 class _Snapshot:
@@ -116,13 +102,15 @@ class _Snapshot:
         self.attrs = dict(vars(obj)) if hasattr(obj, "__dict__") else None
         self.arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.contents: list[tuple[list | dict, list | dict]] = []
+        self.generators: list[tuple[object, object]] = []
         for value in (self.attrs or {}).values():
-            for arr in _arrays_in(value):
+            for arr in arrays_in(value):
                 self.arrays[id(arr)] = (arr, arr.copy())
-            if isinstance(value, list):
-                self.contents.append((value, list(value)))
-            elif isinstance(value, dict):
-                self.contents.append((value, dict(value)))
+            for container in _containers_in(value):
+                self.contents.append((container, list(container) if isinstance(container, list) else dict(container)))
+            state = _random_state(value)
+            if state is not None:
+                self.generators.append((value, state))
 
     def restore(self) -> None:
         if self.attrs is not None:
@@ -138,13 +126,19 @@ class _Snapshot:
         for arr, saved in self.arrays.values():
             if arr.flags.writeable and not np.array_equal(arr, saved, equal_nan=True):
                 np.copyto(arr, saved)
+        for generator, state in self.generators:
+            if isinstance(generator, np.random.Generator):
+                generator.bit_generator.state = state
+            else:
+                generator.set_state(state)
 
-    def unchanged(self, name: str) -> bool:
-        """The attribute is still bound to the same array, with the same values."""
+    def unchanged_array(self, name: str, arr: np.ndarray) -> bool:
+        """``arr``, held at attribute ``name`` (or in its container) at the snapshot, is still held there, with
+        the same values."""
         now = vars(self.obj).get(name) if self.attrs is not None else None
-        before = (self.attrs or {}).get(name)
-        return isinstance(before, np.ndarray) and now is before and \
-            np.array_equal(before, self.arrays[id(before)][1], equal_nan=True)
+        return self.attrs is not None and now is self.attrs.get(name) and \
+            any(a is arr for a in arrays_in(now)) and id(arr) in self.arrays and \
+            np.array_equal(arr, self.arrays[id(arr)][1], equal_nan=True)
 
 
 @dataclass
@@ -184,7 +178,7 @@ def _detach_optimizers(label: str, obj: object, state: HeldState) -> None:
             d[name] = type(value)(None if _is_optimizer(v) else v for v in value)
         elif isinstance(value, dict) and any(_is_optimizer(v) for v in value.values()):
             d[name] = {k: None if _is_optimizer(v) else v for k, v in value.items()}
-    for name in _public_names(obj):
+    for name in public_names(obj):
         if "optimizer" not in name.lower():
             continue
         try:
@@ -213,94 +207,12 @@ def held(objects: Sequence[tuple[str, object]]) -> Iterator[HeldState]:
         np.random.set_state(rng_state)
 
 
-# ------------------------------------------------------------------------------------ finding parameters
+# ------------------------------------------------------------------------------------ names
 
-def _public_names(obj: object) -> list[str]:
+def public_names(obj: object) -> list[str]:
     names = [n for n in (vars(obj) if hasattr(obj, "__dict__") else {}) if not n.startswith("_")]
     for cls in reversed(type(obj).__mro__):     # base classes first: their properties come in definition order
         names += [n for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_")]
     return list(dict.fromkeys(names))
 
 
-def _probe(obj: object, name: str) -> tuple[bool, object, Exception | None]:
-    """(exists, value, exception raised by a property)."""
-    try:
-        return True, getattr(obj, name), None
-    except AttributeError:
-        return False, None, None
-    except Exception as exc:  # noqa: BLE001 - a property that raises is reported by the caller
-        return True, None, exc
-
-
-def _is_float_array(value: object) -> bool:
-    return isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 0
-
-
-def _hold_parameter(label: str, obj: object, name: str, state: HeldState) -> Parameter:
-    full = f"{label}.{name}" if label else name
-    original = getattr(obj, name)
-    if original.dtype != np.float64:
-        try:
-            setattr(obj, name, original.astype(np.float64))
-        except (AttributeError, TypeError, ValueError):
-            pass
-        if getattr(obj, name).dtype == np.float64:
-            state.promoted.append(full)
-    live = getattr(obj, name)
-    if getattr(obj, name) is not live:
-        raise TypeError(f"gradcheck: {full} returns a new array on every access; the check perturbs the "
-                        "layer's own array in place, so the attribute must return it (not a copy)")
-    return Parameter(obj, name, f"gradient_{name}", full, live.copy())
-
-
-def find_parameters(state: HeldState, owners: Sequence[tuple[str, object]], names: Sequence[str] | None,
-                    problems: list[str]) -> list[Parameter]:
-    """The parameters of every held object, found after one backward (see the module docstring).
-
-    Named parameters that are missing, not float arrays, or without a gradient attribute are problems;
-    an unnamed float array that was set before forward, never changed, and has no gradient gets a warning.
-    """
-    params: list[Parameter] = []
-    seen: set[int] = set()
-    for label, obj in owners:
-        snap, where = state.snapshot_of(obj), label or "layer"
-        candidates = list(names) if names is not None else _public_names(obj)
-        for name in candidates:
-            if name.startswith("gradient_"):
-                continue
-            exists, value, exc = _probe(obj, name)
-            if names is not None and not _is_float_array(value):
-                problems.append(f"parameter {name!r} named by the caller is "
-                                f"{'missing' if not exists else type(value).__name__} on {where}, "
-                                "expected a float ndarray")
-                continue
-            if not _is_float_array(value) or id(value) in seen:
-                continue
-            has_grad, _, grad_exc = _probe(obj, f"gradient_{name}")
-            if grad_exc is not None:
-                problems.append(f"{where}.gradient_{name} raised {type(grad_exc).__name__} after backward: "
-                                f"{grad_exc}")
-            if not has_grad:
-                if names is not None:
-                    problems.append(f"parameter {name!r} has no gradient attribute gradient_{name} on {where}")
-                continue
-            seen.add(id(value))
-            seen.update(id(a) for a in _arrays_in(value))
-            params.append(_hold_parameter(label, obj, name, state))
-        if names is None:
-            _warn_lookalikes(label, snap, seen, state)
-    return params
-
-
-def _warn_lookalikes(label: str, snap: _Snapshot, found: set[int], state: HeldState) -> None:
-    """A float array set before forward and untouched by it, without a gradient: maybe a missed parameter."""
-    for name, value in (snap.attrs or {}).items():
-        if not _is_float_array(value) or id(value) in found or _NOT_PARAMETER.search(name):
-            continue
-        if snap.unchanged(name) and not hasattr(snap.obj, f"gradient_{name.lstrip('_')}"):
-            where = f"{label}.{name}" if label else name
-            state.warnings.append(
-                f"{where} {value.shape} looks like a parameter (a float array set before forward and not "
-                f"changed by forward or backward) but has no gradient attribute gradient_{name.lstrip('_')}: "
-                "it was NOT checked; if it is trainable, set its gradient in backward, or name the parameters "
-                "with parameters=[...]")

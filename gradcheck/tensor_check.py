@@ -45,6 +45,7 @@ class _Elements:
         self.smooth = np.ones(size, dtype=bool)
         self.level = np.zeros(size, dtype=int)      # the round each element was settled at
         self.noisy = np.zeros(size, dtype=bool)     # forward's measured noise is in its tolerance
+        self.excess = np.zeros(size)                # that noise over the rounding assumed for forward
         self.worst: list[tuple[float, ElementError]] = []
         self.tie_hint: str | None = None
 
@@ -54,6 +55,7 @@ class _Elements:
         self.one_sided[flat] = e.one_sided & v.checked
         self.smooth[flat] = v.smooth | ~v.checked
         self.level[flat], self.noisy[flat] = e.level, e.noisy & v.checked
+        self.excess[flat] = np.where(e.noisy & v.checked, e.excess, 0.0)
         for reason in e.skipped.values():
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
@@ -268,21 +270,27 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
 
 
 NOISE_LIMIT = 0.01      # the largest tolerance forward's measured noise may give, of the tensor's largest gradient
+NOISE_EXCESS = 1e7      # ... where that noise is this many times the rounding assumed for forward, or more
 
 
 def _too_noisy(analytic: np.ndarray, out: _Elements) -> int:
-    """Elements that agree only within a tolerance that forward's measured noise widened beyond
-    :data:`NOISE_LIMIT` of the tensor's largest gradient are not checked: such a tolerance would pass a
-    gradient that is wrong by a large part of itself. They count as skipped (which fails the check); how many."""
+    """Elements where forward is not precise enough to check the gradient are not checked: its measured noise
+    is :data:`NOISE_EXCESS` times the rounding assumed for it or more (a formula that cancels lost seven
+    digits there), and widens the tolerance beyond :data:`NOISE_LIMIT` of the tensor's largest gradient, so
+    that a gradient wrong by a large part of itself would pass. They count as skipped (which fails the check);
+    how many. (A gradient that merely vanishes where forward is fine, a cancellation at an offset of 1e3, keeps
+    its verdict: its noise is a few hundred roundings.)"""
     with np.errstate(invalid="ignore"):
         scale = np.nanmax(np.where(out.checked, np.fmax(np.abs(analytic), np.abs(out.numeric)), np.nan), initial=0.0)
-        loose = out.checked & out.noisy & ~out.failed & ~(out.tolerance <= NOISE_LIMIT * scale)
+        loose = out.checked & out.noisy & ~out.failed & (out.excess >= NOISE_EXCESS) & \
+            ~(out.tolerance <= NOISE_LIMIT * scale)
     count = int(loose.sum())
     if count:
         out.checked[loose] = False
-        reason = (f"forward's own noise there (measured by the ladder of steps) would allow more than "
-                  f"{NOISE_LIMIT:.0%} of the tensor's largest gradient: forward is not precise enough at this "
-                  "point to check its gradient (a formula that cancels, like 1 + tanh(x) far below 0)")
+        reason = (f"forward is not precise enough at this point to check its gradient: its noise there (measured "
+                  f"by the ladder of steps, over {NOISE_EXCESS:.0e} times the rounding assumed) would allow more "
+                  f"than {NOISE_LIMIT:.0%} of the tensor's largest gradient (a formula that cancels, like "
+                  "1 + tanh(x) far below 0)")
         out.skipped[reason] = out.skipped.get(reason, 0) + count
     return count
 

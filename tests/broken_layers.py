@@ -593,9 +593,11 @@ class NoisyReduction:
 
     def forward(self, x):
         order = np.random.default_rng().permutation(x.shape[1])   # fresh entropy, not numpy's global state
+        self.x = x
         return x[:, order] @ self.w[order]
 
     def backward(self, e):
+        self.gradient_w = self.x.T @ e
         return (e @ self.w.T) * (1.0 + self.error)
 
 
@@ -741,3 +743,104 @@ CORRECT = {
     "normalisation of 1e-8 rows": (RowNormalize, _tiny_rows(1e-8)),
     "reduction with run-to-run rounding noise": (NoisyReduction, (5, 40)),
 }
+
+
+# ------------------------------------------------------------------ issue 18: how people hold parameters
+
+class DictParams:
+    """An affine layer as CS231n writes it: ``params = {"W", "b"}`` and ``grads`` with the same keys, set in
+    backward; ``wrong`` scales the weight gradient by 1.01."""
+
+    def __init__(self, n_in: int = 4, n_out: int = 3, wrong: bool = False) -> None:
+        rng = np.random.default_rng(3)
+        self.params = {"W": rng.standard_normal((n_in, n_out)), "b": rng.standard_normal(n_out)}
+        self.grads: dict = {}
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, e):
+        self.grads = {"W": (self.x.T @ e) * (1.01 if self.wrong else 1.0), "b": e.sum(axis=0)}
+        return e @ self.params["W"].T
+
+
+class ListParams:
+    """The same with ``params = [W, b]`` and ``grads = [dW, db]``; ``wrong`` forgets the batch sum of db (it
+    keeps the first row's)."""
+
+    def __init__(self, n_in: int = 4, n_out: int = 3, wrong: bool = False) -> None:
+        rng = np.random.default_rng(4)
+        self.params = [rng.standard_normal((n_in, n_out)), rng.standard_normal(n_out)]
+        self.grads: list = []
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params[0] + self.params[1]
+
+    def backward(self, e):
+        self.grads = [self.x.T @ e, e[0].copy() if self.wrong else e.sum(axis=0)]
+        return e @ self.params[0].T
+
+
+class _StepFC:
+    """A fully connected sub-layer run on one step at a time: bias as the last row of ``weights``."""
+
+    def __init__(self, n_in: int, n_out: int, rng: np.random.Generator) -> None:
+        self.weights = 0.5 * rng.standard_normal((n_in + 1, n_out))
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.weights[:-1] + self.weights[-1]
+
+    def backward(self, e):
+        self.gradient_weights = np.vstack([self.x.T @ e, e.sum(axis=0)])
+        return e @ self.weights[:-1].T
+
+
+class StepwiseRNN:
+    """``h_t = tanh(fc_h([x_t, h_{t-1}]))``, ``y_t = fc_y(h_t)``, both sub-layers run once per step (as course
+    RNNs do). ``weights`` are fc_h's and ``gradient_weights`` their gradient summed over the steps; fc_y's
+    summed gradient is kept for its optimizer in ``_output_gradient``, so fc_y's own ``gradient_weights``
+    holds one step's. ``wrong_sum`` exposes fc_h's last backward step as the layer's gradient instead."""
+
+    def __init__(self, n_in: int = 3, hidden: int = 4, n_out: int = 2, wrong_sum: bool = False) -> None:
+        rng = np.random.default_rng(5)
+        self.hidden, self.wrong_sum = hidden, wrong_sum
+        self.fc_h, self.fc_y = _StepFC(n_in + hidden, hidden, rng), _StepFC(hidden, n_out, rng)
+
+    @property
+    def weights(self):
+        return self.fc_h.weights
+
+    @property
+    def gradient_weights(self):
+        return self._gradient
+
+    def forward(self, x):
+        h, self.steps, out = np.zeros((1, self.hidden)), [], []
+        for t in range(len(x)):
+            joined = np.hstack([x[t:t + 1], h])
+            h = np.tanh(self.fc_h.forward(joined))
+            self.steps.append((joined, h))
+            out.append(self.fc_y.forward(h))
+        return np.vstack(out)
+
+    def backward(self, e):
+        n_in = self.steps[0][0].shape[1] - self.hidden
+        self._gradient = np.zeros_like(self.fc_h.weights)
+        self._output_gradient = np.zeros_like(self.fc_y.weights)
+        grad_x, carry = np.zeros((len(e), n_in)), np.zeros((1, self.hidden))
+        for t in reversed(range(len(e))):
+            joined, h = self.steps[t]
+            self.fc_y.forward(h)                       # put the step's input back, then its backward
+            grad_h = self.fc_y.backward(e[t:t + 1]) + carry
+            self._output_gradient += self.fc_y.gradient_weights
+            self.fc_h.forward(joined)
+            grad_joined = self.fc_h.backward(grad_h * (1.0 - h ** 2))
+            last = self.fc_h.gradient_weights
+            self._gradient = last if self.wrong_sum else self._gradient + last
+            grad_x[t], carry = grad_joined[0, :n_in], grad_joined[:, n_in:]
+        return grad_x
