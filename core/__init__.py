@@ -6,6 +6,7 @@ from core.conv import Conv
 from core.cross_entropy_loss import CrossEntropyLoss
 from core.datasets import DigitsData, IrisData, RunningSumSigns, SklearnData, one_hot
 from core.dropout import Dropout
+from core.embedding import Embedding
 from core.flatten import Flatten
 from core.fully_connected import FullyConnected
 from core.he import He
@@ -25,7 +26,8 @@ from core.tanh import TanH
 from core.uniform_random import UniformRandom
 from core.xavier import Xavier
 
-__all__ = ["Adam", "BatchNormalization", "Constant", "Conv", "CrossEntropyLoss", "DigitsData", "Dropout", "Flatten",
+__all__ = ["Adam", "BatchNormalization", "Constant", "Conv", "CrossEntropyLoss", "DigitsData", "Dropout", "Embedding",
+           "Flatten",
            "FullyConnected", "He", "IrisData", "L1Regularizer", "L1_Regularizer", "L2Regularizer", "L2_Regularizer",
            "Layer", "LSTM", "NeuralNetwork", "Pooling", "ReLU", "RNN", "RunningSumSigns", "Sgd", "SgdWithMomentum",
            "Sigmoid", "SklearnData", "SoftMax", "TanH", "UniformRandom", "Xavier", "one_hot"]

@@ -53,7 +53,7 @@ MAX_ROUNDS = 16     # a backstop: the ULPS limit ends the ladder first (9 rounds
 SUM_TAIL = 2.0
 ULPS = 64           # the smaller step of a round stays at least this many ulps of the value
 _STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of H): +H, -H, +H/2, -H/2
-DOMAIN_ERRORS = (ValueError, ArithmeticError)   # what a forward may raise outside its domain
+DOMAIN_ERRORS = (ValueError, ArithmeticError, IndexError)   # what a forward may raise outside its domain
 
 TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding (assumed, or measured where forward is "
                   f"noisier) + (smooth: {SAFETY:g}*|D(H) - D(H/2)|/3; kink at the point: half the gap between the "

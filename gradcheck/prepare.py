@@ -44,11 +44,22 @@ def is_shape(value: object) -> bool:
 
 
 def input_array(inputs: object, rng: np.random.Generator, what: str = "inputs") -> np.ndarray:
+    """A shape tuple: random normal values; an integer or boolean ndarray: itself, copied and not converted
+    (indices, masks: never perturbed); anything else: a float64 copy. A plain list of integers is refused:
+    ``[8, 5]`` could be a shape or two values."""
     if is_shape(inputs):
         shape = tuple(int(v) for v in inputs)
         if min(shape) < 1:
             raise ValueError(f"gradcheck: {what} shape {shape} has zero size: every dimension must be >= 1")
         return rng.standard_normal(shape)
+    if isinstance(inputs, list) and inputs and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                   for v in inputs):
+        raise TypeError(f"gradcheck: {what} {inputs!r} is a list of integers: give a shape as a tuple "
+                        f"{tuple(inputs)!r}, or values as an array (np.array({inputs!r}) for indices)")
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "iub":
+        if inputs.size == 0:
+            raise ValueError(f"gradcheck: {what} has zero size (shape {inputs.shape}): give at least one element")
+        return inputs.copy()
     return as_float64(inputs, what)
 
 

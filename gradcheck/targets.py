@@ -18,7 +18,8 @@ import numpy as np
 from gradcheck.numeric import DOMAIN_ERRORS, Readout, column_probes, element_probes
 from gradcheck.state import with_sublayers
 
-__all__ = ["Target", "LayerTarget", "LossTarget", "NetworkTarget", "FunctionTarget", "gradient_of", "describe"]
+__all__ = ["Target", "LayerTarget", "LossTarget", "NetworkTarget", "FunctionTarget", "gradient_of", "describe",
+           "as_output", "other_point_of"]
 
 
 def describe(obj: object) -> str:
@@ -47,8 +48,33 @@ def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, probl
     return arr.astype(np.float64, copy=True)
 
 
+def _what(value: object) -> str:
+    """What came back, in a few words (for the errors below)."""
+    if isinstance(value, (tuple, list)):
+        kinds = ", ".join(f"{type(v).__name__}{getattr(v, 'shape', '')}" for v in value[:4])
+        return f"a {type(value).__name__} of {len(value)} ({kinds}{', ...' if len(value) > 4 else ''})"
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype}, shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def as_output(value: object, who: str) -> np.ndarray:
+    """Forward's output as our own float array, copied at once (a buffer the layer reuses, or a view of its
+    input, cannot change under the check); a TypeError saying what came back for anything else."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.copy()
+    if isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.ndim == 0 and
+                                                   value.dtype.kind in "iu"):
+        return np.array(value, dtype=np.float64)
+    hint = " (a layer returning (output, cache): check it with check_function)" \
+        if isinstance(value, tuple) and len(value) == 2 else ""
+    raise TypeError(f"gradcheck: {who} returned {_what(value)}; expected one float ndarray{hint}")
+
+
 def _scalar(value: object, magnitudes: bool = True, total: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    v = float(np.asarray(value, dtype=np.float64).sum())
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = float(value)
+    v = float(as_output(value, "the loss's forward").sum())
     return np.array([v]), np.array([abs(v)])
 
 
@@ -84,17 +110,20 @@ class Target:
     def use_checked_point_as_other(self) -> None:
         """Make :meth:`other_point` the checked point (when forward cannot run at the other one)."""
 
+    fixed: dict[str, np.ndarray] = {}   # inputs that are not perturbed (integer and boolean: indices, masks)
+
     @contextmanager
     def at(self, point: dict[str, np.ndarray]) -> Iterator[None]:
         """Move the inputs to ``point`` (name -> values) for the duration; our own arrays, restored after."""
-        saved = {name: arr.copy() for name, arr in self.inputs.items()}
+        arrays = {**self.fixed, **self.inputs}
+        saved = {name: arr.copy() for name, arr in arrays.items()}
         try:
             for name, arr in point.items():
-                self.inputs[name][...] = arr
+                arrays[name][...] = arr
             yield
         finally:
             for name, arr in saved.items():
-                self.inputs[name][...] = arr
+                arrays[name][...] = arr
 
     def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
         """Target-specific checks after the analytic pass."""
@@ -139,6 +168,14 @@ class Target:
         return True
 
 
+def other_point_of(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A second point for the stale-cache test: floats moved by a random factor and shift; integers and
+    booleans (indices, masks) shuffled, so every value stays one the layer accepts."""
+    if x.dtype.kind != "f":
+        return rng.permutation(x.ravel()).reshape(x.shape)
+    return x * rng.uniform(0.5, 1.5, x.shape) + 0.1 * rng.standard_normal(x.shape)
+
+
 def _same(a: np.ndarray, b: np.ndarray, spread: float) -> bool:
     """Equal, or within 4x forward's run-to-run spread where it has one."""
     if spread == 0.0:
@@ -171,9 +208,12 @@ class LayerTarget(Target):
                  before_forward: Callable[[], None] | None = None) -> None:
         self.layer, self.label = layer, describe(layer)
         self.held = self.owners = with_sublayers([("", layer)])
-        self.inputs = {"input": x}
+        # integer and boolean inputs (indices, masks) are not perturbed and not converted; their second point
+        # is a shuffle of the same values, so indices stay in range
+        self.x = x
+        self.inputs, self.fixed = ({"input": x}, {}) if x.dtype.kind == "f" else ({}, {"input": x})
         self.batch = len(x) if x.ndim else None
-        self.x_other = x * rng.uniform(0.5, 1.5, x.shape) + 0.1 * rng.standard_normal(x.shape)
+        self.x_other = other_point_of(x, rng)
         self._hook = before_forward or (lambda: None)
         self._rng = rng
         self.error: np.ndarray | None = None
@@ -182,21 +222,21 @@ class LayerTarget(Target):
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._hook()
-        return np.asarray(self.layer.forward(x))
+        return as_output(self.layer.forward(x), "forward")
 
     def output(self) -> np.ndarray:
-        y = self._forward(self.inputs["input"].copy())
+        y = self._forward(self.x.copy())
         if self.error is None:
             self.error = self._rng.standard_normal(y.shape)
         return y
 
     def readout(self) -> Readout:
-        x = self.inputs["input"]
+        x = self.x
         return lambda magnitudes=True, total=False: _readout(self._forward(x.copy() if self.copy_input else x),
                                                              self.error, magnitudes, total)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
-        x = self.inputs["input"]
+        x = self.x
         x_in, e_in = x.copy(), self.error.copy()
         self._forward(x_in)
         if not np.array_equal(x_in, x, equal_nan=True):
@@ -207,21 +247,26 @@ class LayerTarget(Target):
         grad = self.layer.backward(e_in)
         if not np.array_equal(e_in, self.error, equal_nan=True):
             problems.append(_changed("backward writes into the error_tensor it is given", self.error, e_in))
+        if not self.inputs:         # indices: whatever backward returns for them is not a gradient to check
+            return {}
         return {"input": gradient_of(grad, x.shape, "backward's return value (the input gradient)", problems)}
 
     def other_point(self) -> dict[str, np.ndarray]:
         return {"input": self.x_other}
 
     def use_checked_point_as_other(self) -> None:
-        self.x_other = self.inputs["input"].copy()
+        self.x_other = self.x.copy()
 
     def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
-        """An output sharing memory with the input must not let a caller's write corrupt backward."""
-        x_in = self.inputs["input"].copy()
+        """An output sharing memory with the input must not let a caller's write corrupt backward: the write
+        changes the sign and the size of every value, so a mask or a clip computed from the output changes."""
+        if grads.get("input") is None:
+            return
+        x_in = self.x.copy()
         self._hook()
         y = self.layer.forward(x_in)
-        if isinstance(y, np.ndarray) and np.shares_memory(y, x_in) and grads["input"] is not None:
-            y[...] = -2.0 * y - 1.0       # what a caller writing into the output would do to the layer's cache
+        if isinstance(y, np.ndarray) and y.flags.writeable and np.shares_memory(y, x_in):
+            y[...] = -4.0 * y - np.where(y >= 0, 1.0, -1.0)     # what a caller writing into the output could do
             scribbled = gradient_of(self.layer.backward(self.error.copy()), x_in.shape, "input gradient", [])
             if scribbled is None or not np.allclose(scribbled, grads["input"], rtol=1e-12, atol=0, equal_nan=True):
                 problems.append("forward returns an array that shares memory with its input, and backward reads "
@@ -239,7 +284,8 @@ class LossTarget(Target):
         self.p_other = np.clip(prediction * rng.uniform(0.5, 1.5, prediction.shape), 0.0, None)
 
     def output(self) -> np.ndarray:
-        return np.asarray(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()))
+        value = self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy())
+        return as_output(float(value) if isinstance(value, (int, np.integer)) else value, "the loss's forward")
 
     def readout(self) -> Readout:
         return lambda magnitudes=True, total=False: _scalar(self.loss.forward(self.inputs["prediction"].copy(),
@@ -314,7 +360,8 @@ class NetworkTarget(Target):
         self.network.data_layer = _FixedBatch(self.batch_data)
 
     def output(self) -> np.ndarray:
-        return np.asarray(self.network.forward())
+        value = self.network.forward()
+        return as_output(float(value) if isinstance(value, (int, np.integer)) else value, "network.forward()")
 
     def readout(self) -> Readout:
         return lambda magnitudes=True, total=False: _scalar(self.network.forward())
@@ -350,7 +397,7 @@ class FunctionTarget(Target):
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"check_function: forward must return (out, cache), got {type(result).__name__}"
                             f"{f' of length {len(result)}' if isinstance(result, tuple) else ''}")
-        return np.asarray(result[0]), result[1]
+        return as_output(result[0], "forward's out"), result[1]
 
     def output(self) -> np.ndarray:
         y, _ = self._call([v.copy() for v in self.inputs.values()])

@@ -844,3 +844,83 @@ class StepwiseRNN:
             self._gradient = last if self.wrong_sum else self._gradient + last
             grad_x[t], carry = grad_joined[0, :n_in], grad_joined[:, n_in:]
         return grad_x
+
+
+class ScatterEmbedding:
+    """A lookup ``W[x]`` whose backward scatters with ``grad[x] += e``: an index that occurs twice keeps one of
+    its error rows (numpy buffers the write). ``accumulate`` also never zeroes the gradient between calls."""
+
+    def __init__(self, vocabulary: int = 10, size: int = 4, accumulate: bool = False) -> None:
+        self.weights = np.random.default_rng(6).standard_normal((vocabulary, size))
+        self.gradient_weights = np.zeros_like(self.weights)
+        self.accumulate = accumulate
+
+    def forward(self, x):
+        self.x = x
+        return self.weights[x]
+
+    def backward(self, e):
+        if self.accumulate:
+            np.add.at(self.gradient_weights, self.x.ravel(), e.reshape(-1, e.shape[-1]))
+        else:
+            self.gradient_weights = np.zeros_like(self.weights)
+            self.gradient_weights[self.x] += e
+        return None
+
+
+class ReusedOutputBuffer:
+    """x - mean(x) per row, written into one buffer the layer keeps between calls (correct), or with random
+    noise added (``noisy``: not deterministic)."""
+
+    def __init__(self, noisy: bool = False) -> None:
+        self.noisy, self._out = noisy, None
+
+    def forward(self, x):
+        if self._out is None or self._out.shape != x.shape:
+            self._out = np.empty_like(x)
+        np.subtract(x, x.mean(axis=1, keepdims=True), out=self._out)
+        if self.noisy:
+            self._out += 1e-3 * np.random.default_rng().standard_normal(x.shape)
+        return self._out
+
+    def backward(self, e):
+        return e - e.mean(axis=1, keepdims=True)
+
+
+class GeneratorDropout:
+    """Dropout that draws its mask from a Generator it holds (``self.rng``), fixed by ``freeze`` for the check."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+        self.mask = None
+
+    def forward(self, x):
+        if self.mask is None or self.mask.shape != x.shape:
+            self.mask = (self.rng.random(x.shape) < 0.5) * 2.0
+        return x * self.mask
+
+    def backward(self, e):
+        return e * self.mask
+
+
+class ClipReadsOutput:
+    """``min(x, 1)`` that returns its input itself when nothing needs clipping, and whose backward masks with
+    that output: a caller writing into the output (the caller's own input) changes the mask. A write that
+    keeps every value below 1 (``-2 y - 1`` on values in (-1, 1)) leaves the mask as it was."""
+
+    def forward(self, x):
+        self.y = x if (x < 1.0).all() else np.minimum(x, 1.0)
+        return self.y
+
+    def backward(self, e):
+        return e * (self.y < 1.0)
+
+
+class TupleOutput:
+    """forward returns (output, cache), as functional code does."""
+
+    def forward(self, x):
+        return 2 * x, {"x": x}
+
+    def backward(self, e):
+        return 2 * e

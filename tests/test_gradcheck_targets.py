@@ -6,9 +6,18 @@ crashed. The layers are in tests/broken_layers.py.
 import numpy as np
 import pytest
 
+from core import Dropout, Embedding, ReLU
 from gradcheck import check_layer
 from gradcheck.cli import main
-from tests.broken_layers import DictParams, ListParams, StepwiseRNN
+from tests.broken_layers import (
+    ClipReadsOutput,
+    DictParams,
+    GeneratorDropout,
+    ListParams,
+    ReusedOutputBuffer,
+    ScatterEmbedding,
+    StepwiseRNN,
+)
 
 MODES = ["full", "fast"]
 
@@ -86,3 +95,67 @@ def test_the_command_takes_parameter_paths(tmp_path, monkeypatch, capsys):
     assert main(["rnn_layers:StepwiseRNN", "--shape", "5,3", "--parameters", "weights,fc_y.weights"]) == 1
     assert main(["rnn_layers:StepwiseRNN", "--shape", "5,3", "--parameters", "a b"]) == 2
     capsys.readouterr()
+
+
+# ------------------------------------------------------------------------------ outputs, inputs, state
+
+
+def test_a_reused_output_buffer_is_harmless_and_a_random_one_is_not_deterministic():
+    assert check_layer(ReusedOutputBuffer(), (6, 5)).ok
+    report = check_layer(ReusedOutputBuffer(noisy=True), (6, 5))
+    assert not report.ok and "not deterministic" in str(report) and "state leaks" not in str(report), str(report)
+
+
+@pytest.mark.parametrize("value, said", [
+    (lambda x: (2 * x, {"x": x}), "a tuple of 2 (ndarray(5, 4), dict)"),
+    (lambda x: [x, x[:, :2]], "a list of 2 (ndarray(5, 4), ndarray(5, 2))"),
+    (lambda x: x.astype(object), "an array of dtype object"),
+    (lambda x: np.array(["a"] * len(x)), "an array of dtype <U1"),
+    (lambda x: None, "a NoneType")])
+def test_a_forward_that_does_not_return_one_float_array_gets_a_type_error_saying_what_came_back(value, said):
+    class Odd:
+        def forward(self, x):
+            return value(x)
+
+        def backward(self, e):
+            return e
+
+    with pytest.raises(TypeError, match="expected one float ndarray") as info:
+        check_layer(Odd(), (5, 4))
+    assert said in str(info.value)
+
+
+def test_a_list_of_integers_is_neither_a_shape_nor_data():
+    with pytest.raises(TypeError, match=r"give a shape as a tuple \(8, 5\)"):
+        check_layer(ReLU(), [8, 5])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_integer_inputs_are_not_perturbed_and_the_parameters_are_checked(mode):
+    idx = np.array([[1, 9], [0, 3], [9, 9]])            # 9 three times: a scatter that drops repeats fails
+    right = check_layer(Embedding(10, 4, 0), idx, mode=mode)
+    assert right.ok and [t.name for t in right.tensors] == ["weights"], str(right)
+    assert not check_layer(ScatterEmbedding(), idx, mode=mode).ok
+    leaking = check_layer(ScatterEmbedding(accumulate=True), idx, mode=mode)
+    assert not leaking.ok and "state leaks" in str(leaking)
+    booleans = check_layer(Dropout(0.5), np.ones((4, 3), dtype=bool), reseed=0, mode=mode)
+    assert not any("input" == t.name for t in booleans.tensors)
+
+
+def test_a_generator_the_layer_holds_is_put_back():
+    layer = GeneratorDropout()
+    before = layer.rng.bit_generator.state
+    check_layer(layer, (4, 3))
+    assert layer.rng.bit_generator.state == before
+    legacy = GeneratorDropout()
+    legacy.rng = np.random.RandomState(0)
+    state = legacy.rng.get_state()[1].copy()
+    check_layer(legacy, (4, 3))
+    assert np.array_equal(legacy.rng.get_state()[1], state)
+
+
+def test_the_caller_write_changes_sign_and_size_of_every_output_value():
+    """min(x, 1) returning its input itself; the values lie in (-1, 1), where -2y - 1 keeps them below 1."""
+    x = np.clip(0.3 * np.random.default_rng(0).standard_normal((5, 4)), -0.9, 0.9)
+    report = check_layer(ClipReadsOutput(), x)
+    assert not report.ok and any("writing into the output changed the gradient" in p for p in report.problems)
