@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
-from gradcheck.parameters import find_parameters
+from gradcheck.parameters import assign, find_parameters, resolve
 from gradcheck.prepare import (
     Settings,
     as_float64,
@@ -41,6 +41,7 @@ from gradcheck.targets import (
     NetworkTarget,
     Target,
     next_batch_without_advancing,
+    other_point_of,
 )
 from gradcheck.tensor_check import check_tensor, expected_forwards, mark_stale, probes_for
 
@@ -253,6 +254,55 @@ def _reused_sublayer_hints(target: Target, report: GradcheckReport, params: list
         t.hint = note if not t.hint else f"{note}; {t.hint}"
 
 
+def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng: np.random.Generator) -> None:
+    """Forward and backward follow a parameter that is rebound to a new array, as an optimizer step does
+    (``weights = optimizer.calculate_update(weights, g)``): the same new values written into the old array
+    and bound as a new array must give the same output and gradients. A copy or view of the earlier array
+    kept by the layer (a cached ``W.T``) passes every in-place perturbation of the check, and trains wrong."""
+    movable = [p for p in params if not (len(p.path) > 1 and isinstance(resolve(p.owner, p.path[:-1]), tuple))]
+    if not movable:
+        return
+    new = {p.label: other_point_of(p.start, rng) for p in movable}
+
+    def run() -> tuple[np.ndarray, list[np.ndarray | None]]:
+        out = target.output()
+        grads = target.backward_pass([])
+        return out, [grads.get(name) for name in sorted(grads)] + [_copy_of(p.gradient()) for p in movable]
+
+    originals = {p.label: p.live for p in movable}
+    try:
+        for p in movable:
+            np.copyto(p.live, new[p.label], casting="unsafe")
+        in_place = run()
+        for p in movable:
+            p.reset()
+            assign(p.owner, p.path, new[p.label].astype(p.live.dtype, copy=True))
+        rebound = run()
+    except DOMAIN_ERRORS + (TypeError, AttributeError):
+        return              # a layer that refuses a moved parameter or a new array: nothing to compare
+    finally:
+        for p in movable:
+            if p.live is not originals[p.label]:
+                assign(p.owner, p.path, originals[p.label])
+            p.reset()
+    same_out = in_place[0].shape == rebound[0].shape and \
+        np.allclose(in_place[0], rebound[0], rtol=1e-9, atol=4 * target.output_spread, equal_nan=True)
+    same_grads = all(a is None and b is None or (a is not None and b is not None and a.shape == b.shape and
+                                                 np.allclose(a, b, rtol=1e-9, atol=0, equal_nan=True))
+                     for a, b in zip(in_place[1], rebound[1]))
+    if not (same_out and same_grads):
+        which = "forward's output" if not same_out else "the gradients backward gave"
+        report.problems.append(
+            f"stale parameters: with {', '.join(new)} bound to new arrays (as an optimizer step does), {which} "
+            "differed from the same values written into the old arrays: the layer computes with a copy or a "
+            "view of the earlier array (a W.T or a reshaped kernel cached once) and will train wrong after the "
+            "first update; derive it from the parameter on every forward")
+
+
+def _copy_of(value: object) -> np.ndarray | None:
+    return np.array(value, dtype=np.float64, copy=True) if value is not None else None
+
+
 def _output_off_float32(target: Target) -> np.ndarray | None:
     """Forward's output with every input moved by 2^-40 of its size (float64 numbers that are not float32
     ones), or None where there is no input or forward refuses the point."""
@@ -354,6 +404,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
 
         _finish(report, state, compare_at({}))
         _reused_sublayer_hints(target, report, params)
+        _stale_parameters(target, params, report, np.random.default_rng(1))
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")

@@ -26,7 +26,7 @@ import numpy as np
 
 from gradcheck.state import HeldState, public_names
 
-__all__ = ["Parameter", "find_parameters", "resolve", "dotted_path"]
+__all__ = ["Parameter", "find_parameters", "resolve", "assign", "dotted_path"]
 
 # names of arrays that are state, not parameters, when they have no gradient (no look-alike warning)
 _NOT_PARAMETER = re.compile(r"mean|var|avg|average|running|moving|mask|cache|input|output|state|buffer|grad|"
@@ -45,7 +45,7 @@ def resolve(owner: object, path: Path) -> object:
     return value
 
 
-def _assign(owner: object, path: Path, value: np.ndarray) -> None:
+def assign(owner: object, path: Path, value: np.ndarray) -> None:
     if len(path) == 1:
         setattr(owner, path[0], value)
     else:
@@ -94,7 +94,7 @@ class Parameter:
             if isinstance(live, np.ndarray) and live.shape == self.start.shape and live.flags.writeable:
                 np.copyto(live, self.start, casting="unsafe")
             else:
-                _assign(self.owner, self.path, self.start.copy())
+                assign(self.owner, self.path, self.start.copy())
         return changed
 
 
@@ -191,7 +191,7 @@ def _hold(owner: object, path: Path, grad_path: Path, label: str, state: HeldSta
     original = resolve(owner, path)
     if original.dtype != np.float64:
         try:
-            _assign(owner, path, original.astype(np.float64))
+            assign(owner, path, original.astype(np.float64))
         except (AttributeError, TypeError, ValueError):
             pass
         if resolve(owner, path).dtype == np.float64:

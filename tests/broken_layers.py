@@ -924,3 +924,23 @@ class TupleOutput:
 
     def backward(self, e):
         return 2 * e
+
+
+class CachedTranspose:
+    """``x @ W`` computed through ``W.T`` cached on the first forward: a view of the array ``weights`` was then,
+    so every in-place perturbation shows through, but after an optimizer binds a new array the layer goes on
+    with the old one. ``refresh`` takes the transpose on every forward (correct)."""
+
+    def __init__(self, n_in: int = 4, n_out: int = 3, refresh: bool = False) -> None:
+        self.weights = np.random.default_rng(7).standard_normal((n_in, n_out))
+        self.refresh, self._wt = refresh, None
+
+    def forward(self, x):
+        if self._wt is None or self.refresh:
+            self._wt = self.weights.T
+        self.x = x
+        return x @ self._wt.T
+
+    def backward(self, e):
+        self.gradient_weights = self.x.T @ e
+        return e @ self._wt

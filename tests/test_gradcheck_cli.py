@@ -10,7 +10,7 @@ from gradcheck.cli import main
 def test_default_suite_passes(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
-    assert "all checks passed (36 checks" in out
+    assert "all checks passed (37 checks" in out
     for name in ["FullyConnected", "ReLU", "SoftMax", "CrossEntropyLoss", "NeuralNetwork", "fuzz SoftMax"]:
         assert name in out
 

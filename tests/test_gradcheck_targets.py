@@ -10,6 +10,7 @@ from core import Dropout, Embedding, ReLU
 from gradcheck import check_layer
 from gradcheck.cli import main
 from tests.broken_layers import (
+    CachedTranspose,
     ClipReadsOutput,
     DictParams,
     GeneratorDropout,
@@ -159,3 +160,18 @@ def test_the_caller_write_changes_sign_and_size_of_every_output_value():
     x = np.clip(0.3 * np.random.default_rng(0).standard_normal((5, 4)), -0.9, 0.9)
     report = check_layer(ClipReadsOutput(), x)
     assert not report.ok and any("writing into the output changed the gradient" in p for p in report.problems)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_weight_cache_that_does_not_follow_a_new_array_fails(mode):
+    report = check_layer(CachedTranspose(), (5, 4), mode=mode)
+    assert not report.ok and any(p.startswith("stale parameters: with weights bound to new arrays")
+                                 for p in report.problems), str(report)
+    assert check_layer(CachedTranspose(refresh=True), (5, 4), mode=mode).ok
+
+
+def test_the_stale_parameter_test_puts_every_array_back():
+    layer = CachedTranspose(refresh=True)
+    weights, values = layer.weights, layer.weights.copy()
+    check_layer(layer, (5, 4))
+    assert layer.weights is weights and np.array_equal(layer.weights, values)
