@@ -944,3 +944,27 @@ class CachedTranspose:
     def backward(self, e):
         self.gradient_weights = self.x.T @ e
         return e @ self._wt
+
+
+_INDICES = np.array([[1, 9, 9], [0, 3, 9]])         # 9 three times: a scatter that drops repeats is wrong there
+_BELOW_ONE = np.clip(0.3 * np.random.default_rng(0).standard_normal((5, 4)), -0.9, 0.9)
+
+BROKEN.update({
+    # issue 18: each of these passed, or raised a false alarm on its correct twin, or crashed
+    "dict parameters, weight gradient 1 % off": (lambda: DictParams(wrong=True), (5, 4), "params.W", "params.W"),
+    "list parameters, bias gradient of one row": (lambda: ListParams(wrong=True), (5, 4), "params.1", "params.1"),
+    "embedding scatter that drops repeated indices": (ScatterEmbedding, _INDICES, "weights", "weights"),
+    "embedding gradient never zeroed": (lambda: ScatterEmbedding(accumulate=True), _INDICES, None, "state leaks"),
+    "W.T cached once as a view": (CachedTranspose, (5, 4), None, "stale parameters"),
+    "random noise into a reused output buffer": (lambda: ReusedOutputBuffer(noisy=True), (5, 4), None,
+                                                 "not deterministic"),
+    "clip mask read from the output, which is the input": (ClipReadsOutput, _BELOW_ONE, None,
+                                                           "writing into the output changed the gradient"),
+})
+
+CORRECT.update({
+    "dict parameters": (DictParams, (5, 4)),
+    "list parameters": (ListParams, (5, 4)),
+    "output written into a buffer kept between calls": (ReusedOutputBuffer, (5, 4)),
+    "W.T taken on every forward": (lambda: CachedTranspose(refresh=True), (5, 4)),
+})
