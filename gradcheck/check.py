@@ -202,6 +202,18 @@ def _progress(report: GradcheckReport, tensors: list[tuple], seconds_per_forward
                     measured["fast"], seconds_per_forward, report.mode, enabled, measured=pilot)
 
 
+def _scalars(owners: Sequence[tuple[str, object]]) -> dict[str, float]:
+    """Float scalars the checked objects hold (a dropout probability, a scale), by name: a constant factor
+    between analytic and numeric that equals one of them, or its inverse, is named in the hint."""
+    found = {}
+    for label, obj in owners:
+        for name, value in (vars(obj) if hasattr(obj, "__dict__") else {}).items():
+            if isinstance(value, (float, np.floating)) and np.isfinite(value) and value not in (0.0, 1.0, -1.0) \
+                    and 1e-3 <= abs(value) <= 1e3:
+                found[f"{label}.{name}" if label else name.lstrip("_")] = float(value)
+    return found
+
+
 def _counting(bound: Callable, key: int, counts: dict[int, int]) -> Callable:
     def counting(*args, **kwargs):
         counts[key] = counts.get(key, 0) + 1
@@ -371,6 +383,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
         meter = _progress(report, tensors, seconds_per_forward, progress, measured)
         workers = Workers(default_jobs() if jobs is None else jobs, target, seconds_per_forward)
         owner_index = {id(obj): i for i, (_, obj) in enumerate(target.owners)}
+        factors = _scalars(target.owners)
 
         def spread(locate, main_pass: bool) -> tuple | None:
             """Long full passes may go to the workers; the stale-cache re-check stays in this process."""
@@ -394,12 +407,12 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
                     return probes_for(only[name], full[2]), full[1], full[2]
 
                 checks = [check_tensor(name, arr, grads[name], readout, *probes_of(name, probes[name]), *common,
-                                       spread(partial(input_of, name), not point), meter.expect)
+                                       spread(partial(input_of, name), not point), meter.expect, factors)
                           for name, arr in target.inputs.items() if only is None or name in only]
                 return checks + [check_tensor(p.label, p.live, grads[p.label], readout,
                                               *probes_of(p.label, (None, "elements", None)), *common,
                                               spread(partial(parameter_of, owner_index[id(p.owner)], p.path),
-                                                     not point), meter.expect)
+                                                     not point), meter.expect, factors)
                                  for p in params if only is None or p.label in only]
 
         _finish(report, state, compare_at({}))

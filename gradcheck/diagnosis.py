@@ -10,27 +10,37 @@ def _near(value: float, target: float, rel: float = 1e-3) -> bool:
     return abs(value - target) <= rel * abs(target)
 
 
-def _ratio_hint(ratio: float, batch: int | None) -> str:
+def _ratio_hint(ratio: float, batch: int | None, where: str, factors: dict[str, float]) -> str:
+    """``where``: "everywhere", or which elements the factor holds on."""
     if _near(ratio, -1.0):
-        return "analytic = -numeric everywhere: the sign is flipped"
+        return f"analytic = -numeric {where}: the sign is flipped"
     deviation = abs(ratio - 1.0)
     digits = 4 if deviation >= 1e-3 or deviation == 0 else int(2 - np.floor(np.log10(deviation)))
-    text = f"analytic = {ratio:.{digits}g} x numeric everywhere (a constant factor)"
+    text = f"analytic = {ratio:.{digits}g} x numeric {where} (a constant factor)"
+    for name, value in factors.items():         # a probability, a rate, a scale the layer holds
+        if _near(ratio, value):
+            return text + f": the layer holds {name} = {value:g}; backward multiplies by it once too often, or " \
+                          f"misses a 1/{name} that forward applies (a 1/p scaling, as in dropout)?"
+        if _near(ratio, 1.0 / value):
+            return text + f": the layer holds {name} = {value:g}; backward divides by it once too often (a 1/p " \
+                          f"scaling, as in dropout), or misses the factor {name} that forward applies?"
     if batch and batch > 1:
         if _near(ratio, 1.0 / batch):
             return text + f": divided by the batch size {batch} (mean instead of sum)?"
         if _near(ratio, float(batch)):
             return text + f": multiplied by the batch size {batch}?"
     if _near(abs(ratio), 2.0) or _near(abs(ratio), 0.5):
-        return text + ": a factor 2 (from a square, or a symmetric term counted twice)?"
-    return text + ": a scale factor in backward (a learning rate, a normalisation) that forward does not have?"
+        return text + ": a factor 2 (from a square, a symmetric term counted twice, or a 1/p scaling with " \
+                      "p = 0.5)?"
+    return text + ": a scale factor in backward (a learning rate, a normalisation, a 1/p) that forward does " \
+                  "not have?"
 
 
 def _where(name: str, failed: np.ndarray) -> str | None:
     """Where the errors are, when that is telling."""
     if failed.sum() == 1:
         index = tuple(int(i) for i in np.argwhere(failed)[0])
-        return f"a single element is wrong, at index {index}: an off-by-one or an indexing slip?"
+        return f"a single element is wrong, at index {index}: an indexing slip (an off-by-one, a wrong index)?"
     if name.endswith("weights") and failed.ndim == 2 and failed.shape[0] > 1:
         if failed[-1].any() and not failed[:-1].any():
             return "errors only in the last row (the bias row): its gradient is the error summed over the batch"
@@ -73,7 +83,7 @@ def _row_coupling(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray,
 
 
 def _what(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray,
-          batch: int | None) -> str | None:
+          batch: int | None, factors: dict[str, float]) -> str | None:
     """What the wrong values look like."""
     a, n, tol = analytic[failed], numeric[failed], tolerance[failed]
     small_a, small_n = np.abs(a) <= tol, np.abs(n) <= tol
@@ -88,21 +98,42 @@ def _what(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, toleran
             and np.allclose(analytic, numeric.T, rtol=1e-6, atol=float(np.max(tolerance))):
         return "analytic equals the transpose of the numeric gradient: a transpose is missing or extra"
     valid = np.abs(n) > tol
-    if valid.sum() >= 1 and (valid.sum() >= 2 or failed.sum() == 1):
+    if valid.sum() >= 2:        # one wrong element has a ratio, but no pattern
         ratios = a[valid] / n[valid]
         spread, mean = np.ptp(ratios), float(ratios.mean())
         # constant: the same to 1e-3, and, for a factor near 1, the same to a tenth of its distance from 1
         if spread <= 1e-3 * abs(mean) + 1e-12 and (abs(mean - 1) > 1e-3 or spread <= 0.1 * abs(mean - 1)):
-            return _ratio_hint(float(ratios.mean()), batch)
+            # "everywhere": every element agrees with analytic = factor x numeric (those that passed, within
+            # their tolerance), not just the wrong ones
+            with np.errstate(invalid="ignore"):
+                fits = np.abs(analytic - mean * numeric) <= 2 * tolerance + 1e-9 * np.abs(analytic)
+            everywhere = bool((fits | ~np.isfinite(numeric)).all())
+            where = "everywhere" if everywhere else f"on the {int(failed.sum())} wrong elements"
+            return _ratio_hint(mean, batch, where, factors)
     return None
 
 
+def _non_finite(analytic: np.ndarray, failed: np.ndarray) -> str | None:
+    bad = failed & ~np.isfinite(analytic)
+    if not bad.any():
+        return None
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    return (f"the analytic gradient is {analytic[index]} at {int(bad.sum())} element(s), first at index {index}, "
+            "where forward is finite: an overflow or a division by zero in backward (1/x or log at 0, exp of a "
+            "large value)?")
+
+
 def diagnose(name: str, analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray,
-             tolerance: np.ndarray, batch: int | None = None) -> str | None:
-    """A hint for a failed tensor, or None. Arrays have the tensor's shape; ``failed`` is boolean."""
+             tolerance: np.ndarray, batch: int | None = None, factors: dict[str, float] | None = None) -> str | None:
+    """A hint for a failed tensor, or None. Arrays have the tensor's shape; ``failed`` is boolean.
+    ``factors`` are scalars the layer holds (a probability, a rate), for naming a constant factor; a hint
+    is only given where its pattern fits the failing elements."""
     if not failed.any():
         return None
-    what = _what(analytic, numeric, failed, tolerance, batch) or _shifted(analytic, numeric, failed, tolerance) or \
-        _row_coupling(analytic, numeric, failed, tolerance)
+    non_finite = _non_finite(analytic, failed)
+    if non_finite:
+        return non_finite
+    what = _what(analytic, numeric, failed, tolerance, batch, factors or {}) or \
+        _shifted(analytic, numeric, failed, tolerance) or _row_coupling(analytic, numeric, failed, tolerance)
     hints = [h for h in (_where(name, failed), what) if h]
     return "; ".join(hints) or None

@@ -228,12 +228,14 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
 def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, readout: Readout,
                  probes: Sequence[Probe] | None, method: str, features: int | None, s: Settings,
                  rng: np.random.Generator, batch: int | None, terms: int = 1,
-                 parallel: tuple | None = None, plan: Callable[[int], None] | None = None) -> TensorCheck | None:
+                 parallel: tuple | None = None, plan: Callable[[int], None] | None = None,
+                 factors: dict[str, float] | None = None) -> TensorCheck | None:
     """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place).
 
     ``probes`` are those of the full check (None: one element at a time, built only when needed);
     ``parallel = (workers, locate)`` lets a long full pass run in worker processes; ``plan(n)`` is told of
-    forwards the ladder adds beyond the first round's (for the progress estimate)."""
+    forwards the ladder adds beyond the first round's (for the progress estimate); ``factors`` are scalars
+    the layer holds, for naming a constant factor in the hint."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
     start, calls = time.perf_counter(), [0]
@@ -264,7 +266,7 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out, features, plan)
     checked -= _too_noisy(a, out)
-    check = _summarise(name, tensor, a, out, method, checked, note, batch)
+    check = _summarise(name, tensor, a, out, method, checked, note, batch, factors)
     check.evaluations, check.seconds = calls[0], time.perf_counter() - start
     return check
 
@@ -296,7 +298,7 @@ def _too_noisy(analytic: np.ndarray, out: _Elements) -> int:
 
 
 def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, method: str, checked: int,
-               note: str | None, batch: int | None) -> TensorCheck:
+               note: str | None, batch: int | None, factors: dict[str, float] | None = None) -> TensorCheck:
     with np.errstate(all="ignore"):
         # relative to the gradient's size, floored at the tolerance so a gradient below the noise is not 100 %
         size = np.maximum(np.maximum(np.abs(a), np.abs(out.numeric)), np.maximum(out.tolerance, 1e-300))
@@ -308,10 +310,13 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
     worst = [(float(badness[i]), ElementError(tuple(int(v) for v in np.unravel_index(i, tensor.shape)),
                                               float(a[i]), float(out.numeric[i]), float(out.error[i]),
                                               float(out.tolerance[i]))) for i in order]
-    worst = [w for _, w in sorted(out.worst + worst, key=lambda t: -t[0])][:_WORST]
+    seen: set[tuple] = set()
+    worst = [w for _, w in sorted(out.worst + worst, key=lambda t: -t[0])
+             if not (w.index in seen or seen.add(w.index))][:_WORST]       # each index once, at its worst
     shape = tensor.shape
     hint = out.tie_hint or diagnose(name, a.reshape(shape), out.numeric.reshape(shape),
-                                    (out.failed & out.checked).reshape(shape), out.tolerance.reshape(shape), batch)
+                                    (out.failed & out.checked).reshape(shape), out.tolerance.reshape(shape), batch,
+                                    factors)
     return TensorCheck(name=name, shape=tuple(shape), method=method, checked=checked, failed=int(out.failed.sum()),
                        max_abs_error=float(np.where(smooth, out.error, 0.0).max(initial=0.0)),
                        max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),

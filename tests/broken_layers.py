@@ -651,7 +651,7 @@ BROKEN = {
     # each of these once passed, or raised, instead of failing with a reason
     "gradient first set in backward": (lambda: GradientSetInBackward(), (5, 4), "weights", "1.01 x numeric"),
     "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(), (5, 4),
-                                                 "weights", "a factor 2"),
+                                                 "weights", "the layer holds factor = 2"),
     "forward raises at every perturbed value": (IntegerLookup, np.arange(6.0).reshape(2, 3), "input",
                                                 "nothing was checked"),
     "NaN output at the checked point": (LogOfInput, (4, 3), None, "NaN/inf value(s)"),

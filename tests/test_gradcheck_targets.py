@@ -13,11 +13,15 @@ from tests.broken_layers import (
     CachedTranspose,
     ClipReadsOutput,
     DictParams,
+    DropoutMissingScale,
     GeneratorDropout,
     ListParams,
+    MaxPairsCopiesTies,
     ReusedOutputBuffer,
     ScatterEmbedding,
+    SingleWrongElement,
     StepwiseRNN,
+    _tied_pairs,
 )
 
 MODES = ["full", "fast"]
@@ -175,3 +179,37 @@ def test_the_stale_parameter_test_puts_every_array_back():
     weights, values = layer.weights, layer.weights.copy()
     check_layer(layer, (5, 4))
     assert layer.weights is weights and np.array_equal(layer.weights, values)
+
+
+# ------------------------------------------------------------------------------ hints that fit
+
+
+def test_one_wrong_element_is_not_a_constant_factor():
+    hint = check_layer(SingleWrongElement(4, 3), (6, 4)).tensors[1].hint
+    assert "single element" in hint and "constant factor" not in hint and "everywhere" not in hint
+
+
+def test_a_missing_one_over_p_is_named_after_the_layer_s_probability():
+    hint = check_layer(DropoutMissingScale(0.5), (5, 4), reseed=0).tensors[0].hint
+    assert "the layer holds probability = 0.5" in hint and "1/p" in hint and "square" not in hint, hint
+
+
+def test_an_infinite_gradient_gets_its_own_hint():
+    class InfAtOne:
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, e):
+            g = 2 * e
+            g[1, 2] = np.inf
+            return g
+
+    report = check_layer(InfAtOne(), (4, 3))
+    hint = report.tensors[0].hint
+    assert "inf at 1 element(s), first at index (1, 2)" in hint and "indexing" not in hint, str(report)
+
+
+def test_the_worst_elements_are_listed_once_each():
+    report = check_layer(MaxPairsCopiesTies(), _tied_pairs())
+    indices = [w.index for w in report.tensors[0].worst]
+    assert not report.ok and len(indices) == len(set(indices)), indices
