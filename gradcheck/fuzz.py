@@ -13,7 +13,10 @@ kernel sizes, a batch of one, exact zeros and ties, logits far apart). ``fuzz_la
 """
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +31,11 @@ from gradcheck.targets import describe
 
 __all__ = ["FuzzResult", "fuzz_layer", "fuzz_loss", "assert_fuzz", "layer_builder", "loss_builder"]
 
+try:                                        # several distinct failures come as one group
+    _ExceptionGroup = BaseExceptionGroup    # noqa: F821 - a builtin from Python 3.11
+except NameError:                           # pragma: no cover - Python 3.10: hypothesis's backport
+    from exceptiongroup import BaseExceptionGroup as _ExceptionGroup
+
 # Health checks that make no sense for a checker: its inputs are as large as the layer needs, and drawing
 # them for a big layer is slow; a check takes as long as the layer takes (hence no deadline either). The
 # others stay on: a build() that rejects most of its draws, say, is worth hearing about.
@@ -36,7 +44,8 @@ _IRRELEVANT = [HealthCheck.too_slow, HealthCheck.large_base_example, HealthCheck
 
 @dataclass
 class FuzzResult:
-    """The outcome of a search: the minimal failing example, or the last one tried when all passed."""
+    """The outcome of a search: the minimal failing example (and one for every other distinct failure, in
+    ``others``), or the last example tried when all passed."""
 
     ok: bool
     report: GradcheckReport | None       # None when the minimal example raised instead (see ``error``)
@@ -45,16 +54,27 @@ class FuzzResult:
     draws: list = field(default_factory=list)
     examples: int = 0
     error: str | None = None
+    others: list[FuzzResult] = field(default_factory=list)   # the other distinct failures, each minimal
+    budget_ended: bool = False          # the time budget stopped the search or its shrinking
+    seconds: float = 0.0
 
     def __str__(self) -> str:
-        return self.example_text() + (f"\n{self.report}" if self.report is not None else "")
+        parts = [self]
+        for other in self.others:
+            parts.append(other)
+        head = f"fuzz: {len(parts)} distinct failures\n" if len(parts) > 1 else ""
+        return head + "\n".join(p.example_text() + (f"\n{p.report}" if p.report is not None else "")
+                                 for p in parts)
 
     def example_text(self) -> str:
         """The search's outcome and the example, without the report."""
         what = "no failure found" if self.ok else "minimal failing example"
+        if self.budget_ended:
+            what += (", the time budget ended the search" if self.ok else
+                     "; the time budget ended the shrinking, so a smaller failing example may exist")
         shape = getattr(self.input, "shape", None)
-        lines = [f"fuzz {describe(self.layer)}: {'PASS' if self.ok else 'FAIL'} ({self.examples} examples tried; "
-                 f"{what})",
+        lines = [f"fuzz {describe(self.layer)}: {'PASS' if self.ok else 'FAIL'} ({self.examples} examples tried"
+                 f"{f' in {self.seconds:.1f} s' if self.seconds else ''}; {what})",
                  f"  draws: {', '.join(_short(d) for d in self.draws)}",
                  f"  input: shape {shape}" if shape is not None else f"  input: {_short(self.input)}"]
         if shape is not None and np.size(self.input) <= 24:
@@ -71,11 +91,56 @@ def _short(value: object) -> str:
 
 
 class _Failed(Exception):
-    """A check failed (the example is kept by the search)."""
+    """A check failed, or the layer raised; ``record`` holds the example. Each kind of failure gets its own
+    subclass, so hypothesis shrinks each to its own minimal example."""
+
+    def __init__(self, record: dict) -> None:
+        super().__init__(record["signature"])
+        self.record = record
 
 
-def _search(build: Callable, check: Callable, *, max_examples: int, seed: int) -> FuzzResult:
-    last: dict = {"examples": 0}
+def _signature(report: GradcheckReport | None, error: str | None) -> str:
+    """What kind of failure: the exception a layer raised, the first problem, or the tensors that failed."""
+    if error is not None:
+        return f"raised {error.split(':')[0]}"
+    if report.problems:       # its words, not its numbers: "forward returned N NaN/inf value(s) of N ..."
+        words = re.sub(r"[-+]?\d[\d.e+-]*", "N", report.problems[0].split(":")[0]).split()
+        return "problem: " + " ".join(words[:8])
+    return "wrong gradient of " + ", ".join(sorted(t.name for t in report.tensors if not t.ok))
+
+
+def _key(draws: list) -> tuple:
+    """The draws of an example as a hashable value (arrays by dtype, shape and bytes)."""
+    return tuple((v.dtype.str, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else repr(v) for v in draws)
+
+
+@contextmanager
+def _shrinking_limited_to(seconds: float):
+    """Hypothesis shrinks for up to 300 s (``MAX_SHRINKING_SECONDS`` of its engine, not a setting): held to
+    our budget while the search runs. Where a hypothesis version lacks it, the budget still holds: past it
+    no example is checked, and every shrink attempt passes at once."""
+    try:
+        from hypothesis.internal.conjecture import engine
+    except ImportError:         # pragma: no cover - a hypothesis without that module
+        yield
+        return
+    before = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if before is not None:
+        engine.MAX_SHRINKING_SECONDS = min(before, max(1.0, seconds))
+    try:
+        yield
+    finally:
+        if before is not None:
+            engine.MAX_SHRINKING_SECONDS = before
+
+
+def _search(build: Callable, check: Callable, *, max_examples: int, seed: int, max_seconds: float) -> FuzzResult:
+    """The search and its shrinking, within ``max_seconds``: after that, only examples already seen to fail
+    are checked again (from memory), so hypothesis ends its shrinking at once with the smallest found."""
+    last: dict = {"examples": 0, "budget": False}
+    classes: dict[str, type] = {}
+    seen: dict[tuple, dict] = {}
+    start = time.perf_counter()
 
     def example(data: st.DataObject) -> None:
         draws: list = []
@@ -85,35 +150,72 @@ def _search(build: Callable, check: Callable, *, max_examples: int, seed: int) -
             draws.append(value)
             return value
 
-        last.update(examples=last["examples"] + 1, draws=draws, report=None, error=None, built=None)
         built = build(draw)
         if not isinstance(built, tuple) or len(built) < 2:
             raise TypeError(f"fuzz: build(draw) must return (layer, input), got {type(built).__name__}")
-        last["built"] = built
-        report = check(*built)
-        last["report"] = report
-        if not report.ok:
-            raise _Failed
+        key = _key(draws)
+        record = seen.get(key) or _checked(built, draws)
+        if record is None:
+            return
+        seen[key] = record
+        # one raise for every kind: hypothesis tells failures apart by exception type and line
+        raise classes.setdefault(record["signature"], type("FuzzFailure", (_Failed,), {}))(record)
+
+    def _checked(built: tuple, draws: list) -> dict | None:
+        """Check an example not seen before; None when it passes or the budget is spent (then it is not
+        checked, and shrinking, which only tries new examples, ends)."""
+        if time.perf_counter() - start > max_seconds:
+            last["budget"] = True
+            return None
+        last.update(examples=last["examples"] + 1, draws=draws, built=built, report=None, error=None)
+        try:
+            report, error = check(*built), None
+        except Exception as exc:  # noqa: BLE001 - the layer raised: a failure of its own kind
+            report, error = None, f"{type(exc).__name__}: {exc}"
+        last.update(report=report, error=error)
+        if error is None and report.ok:
+            return None
+        return {"built": built, "draws": draws, "report": report, "error": error,
+                "signature": _signature(report, error)}
 
     configured = settings(settings.get_profile("default"), max_examples=max_examples, database=None,
-                          deadline=None, derandomize=False, suppress_health_check=_IRRELEVANT)
+                          deadline=None, derandomize=False, suppress_health_check=_IRRELEVANT,
+                          report_multiple_bugs=True)
     search = hypothesis_seed(seed)(configured(given(st.data())(example)))
-    ok, error = True, None
+    failures: list[dict] = []
     try:
-        search()
-    except _Failed:
-        ok = False
-    except Exception as exc:  # noqa: BLE001 - build or the layer raised: the minimal example that does
-        if last.get("built") is None and last.get("report") is None and not last["draws"]:
-            raise                                   # build itself is broken for every draw: a usage error
-        ok, error = False, f"{type(exc).__name__}: {exc}"
-    built = last.get("built") or (None, None)
-    return FuzzResult(ok=ok, report=last.get("report"), layer=built[0], input=built[1], draws=last["draws"],
-                      examples=last["examples"], error=error)
+        with _shrinking_limited_to(max_seconds):
+            search()
+    except _Failed as exc:
+        failures = [exc.record]
+    except _ExceptionGroup as group:
+        failures = [e.record for e in group.exceptions if isinstance(e, _Failed)]
+        if len(failures) < len(group.exceptions):
+            raise
+    seconds = time.perf_counter() - start
+
+    def result(record: dict | None) -> FuzzResult:
+        if record is None:
+            built = last.get("built") or (None, None)
+            return FuzzResult(ok=True, report=last.get("report"), layer=built[0], input=built[1],
+                              draws=last.get("draws", []), examples=last["examples"], budget_ended=last["budget"],
+                              seconds=seconds)
+        return FuzzResult(ok=False, report=record["report"], layer=record["built"][0], input=record["built"][1],
+                          draws=record["draws"], examples=last["examples"], error=record["error"],
+                          budget_ended=last["budget"], seconds=seconds)
+
+    if not failures:
+        return result(None)
+    first = result(failures[0])
+    first.others = [result(record) for record in failures[1:]]
+    return first
+
+
+MAX_SECONDS = 30.0     # the default time budget of a search, its shrinking included
 
 
 def fuzz_layer(build: Callable, *, max_examples: int = 100, seed: int = 0, mode: str | None = None,
-               **check_kwargs) -> FuzzResult:
+               max_seconds: float = MAX_SECONDS, **check_kwargs) -> FuzzResult:
     """Search for a failing :func:`~gradcheck.check_layer` and shrink it to the simplest example.
 
     Parameters
@@ -125,18 +227,21 @@ def fuzz_layer(build: Callable, *, max_examples: int = 100, seed: int = 0, mode:
         Examples to try (shrinking a failure takes more).
     seed : int
         The search is deterministic for a given seed and ignores hypothesis's example database.
+    max_seconds : float
+        Time budget of the search and its shrinking (default 30 s). Past it, no new example is checked and
+        shrinking ends with the smallest failing example found; the result says so (``budget_ended``).
     mode, **check_kwargs
         Passed to :func:`~gradcheck.check_layer` (``mode``, ``reseed``, ``rtol`` ...).
     """
     return _search(build, lambda layer, x: check_layer(layer, x, mode=mode, **check_kwargs),
-                   max_examples=max_examples, seed=seed)
+                   max_examples=max_examples, seed=seed, max_seconds=max_seconds)
 
 
 def fuzz_loss(build: Callable, *, max_examples: int = 100, seed: int = 0, mode: str | None = None,
-              **check_kwargs) -> FuzzResult:
+              max_seconds: float = MAX_SECONDS, **check_kwargs) -> FuzzResult:
     """As :func:`fuzz_layer` for a loss: ``build(draw) -> (loss_layer, prediction, label)``."""
     return _search(build, lambda loss, p, y=None: check_loss(loss, p, y, mode=mode, **check_kwargs),
-                   max_examples=max_examples, seed=seed)
+                   max_examples=max_examples, seed=seed, max_seconds=max_seconds)
 
 
 def assert_fuzz(build: Callable, *, loss: bool = False, **kwargs) -> FuzzResult:

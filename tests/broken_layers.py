@@ -968,3 +968,27 @@ CORRECT.update({
     "output written into a buffer kept between calls": (ReusedOutputBuffer, (5, 4)),
     "W.T taken on every forward": (lambda: CachedTranspose(refresh=True), (5, 4)),
 })
+
+
+class WindowSumTwoBugs(WindowSumSymmetricPadding):
+    """Two distinct bugs: the even-kernel padding slip, and forward raising for a kernel of 3 on a batch of
+    one (an indexing slip on a special case)."""
+
+    def forward(self, input_tensor):
+        if self.kernel == 3 and len(input_tensor) == 1:
+            raise IndexError("index 1 is out of bounds for axis 0 with size 1")
+        return super().forward(input_tensor)
+
+
+class BiasScaledConv:
+    """core's Conv with the bias gradient scaled by 1.5: wrong for every kernel, stride and input."""
+
+    def __new__(cls, *args, **kwargs):
+        from core import Conv
+
+        class _Conv(Conv):
+            def backward(self, error_tensor):
+                grad = super().backward(error_tensor)
+                self._gradient_bias = self._gradient_bias * 1.5
+                return grad
+        return _Conv(*args, **kwargs)

@@ -10,7 +10,7 @@ from gradcheck import GradientCheckError
 from gradcheck.cli import main
 from gradcheck.fuzz import assert_fuzz, fuzz_layer, fuzz_loss, layer_builder, loss_builder
 from gradcheck.strategies import arrays, batches
-from tests.broken_layers import CORRECT, FUZZ, LabelBlindLoss
+from tests.broken_layers import CORRECT, FUZZ, LabelBlindLoss, WindowSumSymmetricPadding, _windows
 
 
 @pytest.mark.parametrize("name", list(FUZZ))
@@ -97,3 +97,56 @@ def test_fuzz_from_the_command(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] and data["checks"][0]["fuzz"]["examples"] >= 30
     assert main(["core:ReLU", "--features", "3", "--fuzz", "0"]) == 2
+
+
+def test_each_distinct_failure_gets_its_own_minimal_example():
+    from tests.broken_layers import WindowSumTwoBugs
+
+    result = fuzz_layer(_windows(WindowSumTwoBugs))
+    kinds = sorted([result.error or "wrong"] + [o.error or "wrong" for o in result.others])
+    assert not result.ok and len(result.others) == 1, str(result)
+    assert kinds[0].startswith("IndexError") and kinds[1] == "wrong", kinds
+    both = [result] + result.others
+    raised = next(r for r in both if r.error)
+    wrong = next(r for r in both if not r.error)
+    assert raised.draws[0] == 3 and raised.input.shape[0] == 1
+    assert wrong.draws[0] == 2 and wrong.input.shape[0] == 1      # the smallest even kernel, one row
+    text = str(result)
+    assert text.startswith("fuzz: 2 distinct failures") and "raised IndexError" in text and "2 element(s) wrong" in text
+    assert "ExceptionGroup" not in text
+
+
+def test_the_time_budget_ends_the_search_and_says_so():
+    import time
+
+    class Slow(WindowSumSymmetricPadding):
+        def forward(self, input_tensor):
+            time.sleep(0.02)
+            return super().forward(input_tensor)
+
+    start = time.perf_counter()
+    result = fuzz_layer(_windows(Slow), max_seconds=1.0)
+    assert time.perf_counter() - start < 10, "a budget of 1 s, plus the example running when it ended"
+    assert result.budget_ended and "the time budget ended" in str(result)
+    assert not result.ok        # whatever was found before the budget ended is kept
+
+
+def test_a_search_on_a_small_convolution_ends_quickly_and_reaches_kernel_one():
+    """Kernels 1-5, strides 1-3, 1-D and 2-D: the bias bug fails everywhere, so the minimal kernel is 1."""
+    from hypothesis import strategies as st
+
+    from gradcheck.strategies import batches
+    from tests.broken_layers import BiasScaledConv
+
+    def build(draw):
+        spatial = draw(st.integers(1, 2))
+        kernel = tuple(draw(st.integers(1, 5)) for _ in range(spatial))
+        stride = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
+        channels = draw(st.integers(1, 2))
+        size = tuple(draw(st.integers(1, 6)) for _ in range(spatial))
+        return BiasScaledConv(stride, (channels, *kernel), draw(st.integers(1, 3)), 0), \
+            draw(batches((channels, *size), 3))
+
+    result = fuzz_layer(build)
+    assert not result.ok and result.seconds < 30 and not result.budget_ended, str(result)
+    assert result.draws[:3] == [1, 1, 1], result.draws       # 1-D, kernel 1, stride 1
