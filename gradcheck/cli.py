@@ -230,6 +230,9 @@ def _parser() -> _Parser:
     parser.add_argument("--progress", action="store_true", default=None,
                         help="show the expected cost and progress on stderr (default: only on a terminal, for checks "
                              "expected to take more than about 2 s)")
+    parser.add_argument("--indices", type=int, metavar="V",
+                        help="integer inputs: indices drawn uniformly from 0..V-1 in the --shape (an embedding's "
+                             "vocabulary size); they are never perturbed")
     parser.add_argument("--parameters", metavar="PATHS",
                         help="the parameters to check, comma-separated paths (weights,fc_y.weights,params.W); "
                              "!path excludes (!fc_y); an empty string: the layer has none (default: every one found)")
@@ -261,7 +264,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         if not sep or not name.isidentifier():
             raise UsageError(f"--set: expected NAME=VALUE, got {item!r}")
         args.assign.append((name, _literal(value, f"--set {name}")))
-    for name in ("batch", "features", "fuzz", "jobs"):
+    for name in ("batch", "features", "fuzz", "jobs", "indices"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
@@ -332,6 +335,16 @@ def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int,
     return (args.batch, int(features))
 
 
+def _index_builder(factory: Callable[[], object], trailing: tuple[int, ...], max_batch: int, vocabulary: int):
+    """A fuzz ``build`` drawing integer inputs in 0..vocabulary-1 (repeats and the extremes included)."""
+    from hypothesis.extra import numpy as hnp
+
+    def build(draw):
+        batch = draw(st.integers(1, max_batch))
+        return factory(), draw(hnp.arrays(np.int64, (batch, *trailing), elements=st.integers(0, vocabulary - 1)))
+    return build
+
+
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
     obj = factory()
     shape = _input_shape(obj, name, args)
@@ -344,11 +357,16 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
         if _is_loss(obj):
             return _Check(label, lambda: fuzz_loss(loss_builder(factory, shape[-1], shape[0]),
                                                    max_examples=args.fuzz, **kw))
-        return _Check(label, lambda: fuzz_layer(layer_builder(factory, shape[1:], shape[0]), max_examples=args.fuzz,
-                                                reseed=args.reseed, **kw))
+        build = layer_builder(factory, shape[1:], shape[0]) if not args.indices else \
+            _index_builder(factory, shape[1:], shape[0], args.indices)
+        return _Check(label, lambda: fuzz_layer(build, max_examples=args.fuzz, reseed=args.reseed, **kw))
     label = f"{name}({ctor}){sets}, input {shape}"
     if _is_loss(obj):
         return _Check(label, lambda: check_loss(obj, shape, **kw))
+    if args.indices:
+        x = np.random.default_rng(args.seed).integers(0, args.indices, shape)
+        return _Check(f"{label}, indices 0..{args.indices - 1}",
+                      lambda: check_layer(obj, x, reseed=args.reseed, **kw))
     return _Check(label, lambda: check_layer(obj, shape, reseed=args.reseed, **kw))
 
 

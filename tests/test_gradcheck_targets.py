@@ -213,3 +213,14 @@ def test_the_worst_elements_are_listed_once_each():
     report = check_layer(MaxPairsCopiesTies(), _tied_pairs())
     indices = [w.index for w in report.tensors[0].worst]
     assert not report.ok and len(indices) == len(set(indices)), indices
+
+
+def test_the_command_draws_integer_inputs(tmp_path, monkeypatch, capsys):
+    module = tmp_path / "lookups.py"
+    module.write_text("from tests.broken_layers import ScatterEmbedding\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["core:Embedding", "--args", "10", "4", "--shape", "3,5", "--indices", "10"]) == 0
+    assert main(["core:Embedding", "--args", "10", "4", "--shape", "3,5", "--indices", "10", "--fuzz", "10"]) == 0
+    assert main(["lookups:ScatterEmbedding", "--shape", "3,5", "--indices", "10"]) == 1   # repeats in 15 draws
+    assert main(["core:Embedding", "--args", "10", "4", "--shape", "3,5", "--indices", "0"]) == 2
+    capsys.readouterr()
