@@ -553,8 +553,10 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
 
 def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str | None = None,
                   step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
-                  eps: float | None = None, progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
-    """Check the gradient of the network's loss w.r.t. every trainable layer's parameters.
+                  eps: float | None = None, progress: bool | None = None, jobs: int | None = None,
+                  parameters: Sequence[str] | Mapping[str, str] | None = None) -> GradcheckReport:
+    """Check the gradient of the network's loss w.r.t. every trainable layer's parameters (``parameters=``
+    selects by path, as in :func:`check_layer`: ``"layers.0"``, ``"!layers.2.bias"``).
 
     The loss is taken on one batch: ``batch=(input, label)`` if given, otherwise the batch
     ``network.data_layer`` would serve next, taken from a deep copy of it, so the data layer is left as it
@@ -568,7 +570,7 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
         tuple(np.array(b, copy=True) for b in batch)
     target = NetworkTarget(network, data)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
 def check_function(forward: Callable, backward: Callable, *inputs, mode: str | None = None, step: float | None = None,

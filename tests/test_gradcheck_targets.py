@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core import Dropout, Embedding, ReLU
-from gradcheck import check_layer
+from gradcheck import check_layer, check_network
 from gradcheck.cli import main
 from tests.broken_layers import (
     CachedTranspose,
@@ -224,3 +224,14 @@ def test_the_command_draws_integer_inputs(tmp_path, monkeypatch, capsys):
     assert main(["lookups:ScatterEmbedding", "--shape", "3,5", "--indices", "10"]) == 1   # repeats in 15 draws
     assert main(["core:Embedding", "--args", "10", "4", "--shape", "3,5", "--indices", "0"]) == 2
     capsys.readouterr()
+
+
+def test_a_network_check_selects_parameters_by_path():
+    from core import CrossEntropyLoss, FullyConnected, IrisData, NeuralNetwork, Sgd, SoftMax
+
+    net = NeuralNetwork(Sgd(1e-3))
+    net.data_layer, net.loss_layer = IrisData(50), CrossEntropyLoss()
+    for layer in (FullyConnected(4, 3, 0), ReLU(), FullyConnected(3, 3, 1), SoftMax()):
+        net.append_layer(layer)
+    assert [t.name for t in check_network(net, parameters=["layers.0"]).tensors] == ["layers.0.weights"]
+    assert [t.name for t in check_network(net, parameters=["!layers.0"]).tensors] == ["layers.2.weights"]
