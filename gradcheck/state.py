@@ -108,9 +108,11 @@ class _Snapshot:
                 self.arrays[id(arr)] = (arr, arr.copy())
             for container in _containers_in(value):
                 self.contents.append((container, list(container) if isinstance(container, list) else dict(container)))
-            state = _random_state(value)
-            if state is not None:
-                self.generators.append((value, state))
+            for item in [value] + [v for c in _containers_in(value)
+                                   for v in (c.values() if isinstance(c, dict) else c)]:
+                state = _random_state(item)
+                if state is not None:
+                    self.generators.append((item, state))
 
     def restore(self) -> None:
         if self.attrs is not None:

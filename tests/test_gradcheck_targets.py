@@ -235,3 +235,19 @@ def test_a_network_check_selects_parameters_by_path():
         net.append_layer(layer)
     assert [t.name for t in check_network(net, parameters=["layers.0"]).tensors] == ["layers.0.weights"]
     assert [t.name for t in check_network(net, parameters=["!layers.0"]).tensors] == ["layers.2.weights"]
+
+
+def test_generators_in_a_container_are_put_back_too():
+    layer = GeneratorDropout()
+    layer.streams = {"mask": layer.rng}
+    layer.rng = None
+
+    def forward(x, layer=layer):
+        if layer.mask is None:
+            layer.mask = (layer.streams["mask"].random(x.shape) < 0.5) * 2.0
+        layer.streams["mask"].random()          # advances the stream on every call
+        return x * layer.mask
+    layer.forward = forward
+    before = layer.streams["mask"].bit_generator.state
+    check_layer(layer, (4, 3))
+    assert layer.streams["mask"].bit_generator.state == before
