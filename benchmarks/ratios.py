@@ -22,13 +22,14 @@ def ratio_table(data: dict) -> list[str]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for bench in data["benchmarks"]:
         groups[bench["group"]].append(bench)
-    lines = ["| group | contender | median | ratio to baseline |", "|---|---|---|---|"]
+    lines = ["| group | contender | median | ratio to baseline, median / min |", "|---|---|---|---|"]
     for group in sorted(groups):
         members = groups[group]
         base = next((b for b in members if _contender(b) in BASELINES), None)
         for bench in sorted(members, key=lambda b: b["stats"]["median"]):
             median = bench["stats"]["median"]
-            ratio = f"{median / base['stats']['median']:.2f}x" if base else ""
+            ratio = f"{median / base['stats']['median']:.2f}x / {bench['stats']['min'] / base['stats']['min']:.2f}x" \
+                if base else ""
             lines.append(f"| {group} | {_contender(bench)} | {_format_seconds(median)} | {ratio} |")
     return lines
 

@@ -41,24 +41,24 @@ def _ce_numpy(p, y):
 
 
 @pytest.mark.parametrize("contender", ["layer", "numpy"])
-def test_relu(benchmark, data, contender):
-    benchmark.group = "relu forward+backward 4096x1000"
+def test_relu(benchmark, data, contender, load):
+    benchmark.group = "relu forward+backward 4096x1000" + load
     x, e, _, _ = data
     fn = (lambda: _layer_round_trip(ReLU(), x, e)) if contender == "layer" else (lambda: _relu_numpy(x, e))
     np.testing.assert_array_equal(benchmark(fn), _relu_numpy(x, e))
 
 
 @pytest.mark.parametrize("contender", ["layer", "numpy"])
-def test_softmax(benchmark, data, contender):
-    benchmark.group = "softmax forward+backward 4096x1000"
+def test_softmax(benchmark, data, contender, load):
+    benchmark.group = "softmax forward+backward 4096x1000" + load
     x, e, _, _ = data
     fn = (lambda: _layer_round_trip(SoftMax(), x, e)) if contender == "layer" else (lambda: _softmax_numpy(x, e))
     np.testing.assert_allclose(benchmark(fn), _softmax_numpy(x, e), rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.parametrize("contender", ["layer", "numpy"])
-def test_cross_entropy(benchmark, data, contender):
-    benchmark.group = "cross-entropy forward+backward 4096x1000"
+def test_cross_entropy(benchmark, data, contender, load):
+    benchmark.group = "cross-entropy forward+backward 4096x1000" + load
     _, _, p, y = data
 
     def layer_round_trip():

@@ -23,8 +23,8 @@ def _bn_numpy(x, gamma, beta, e):
 
 
 @pytest.mark.parametrize("contender", ["layer", "numpy"])
-def test_batch_norm(benchmark, contender):
-    benchmark.group = "batchnorm forward+backward 64x32x16x16"
+def test_batch_norm(benchmark, contender, load):
+    benchmark.group = "batchnorm forward+backward 64x32x16x16" + load
     rng = np.random.default_rng(0)
     x, e = rng.standard_normal(BN_SHAPE), rng.standard_normal(BN_SHAPE)
     layer = BatchNormalization(BN_SHAPE[1])

@@ -40,8 +40,8 @@ def _bare(x, w, b, e):
 
 
 @pytest.mark.parametrize("contender", ["layer", "bare-im2col"])
-def test_conv_forward_backward(benchmark, case, contender):
-    benchmark.group = "conv forward+backward 32x16x28x28 -> 32, 3x3"
+def test_conv_forward_backward(benchmark, case, contender, load):
+    benchmark.group = "conv forward+backward 32x16x28x28 -> 32, 3x3" + load
     layer, x, e = case
     if contender == "layer":
         def run():

@@ -28,8 +28,8 @@ def _case(size, dtype):
 
 
 @CASES
-def test_forward(benchmark, size, dtype, contender):
-    benchmark.group = f"fc-forward {size} {dtype}"
+def test_forward(benchmark, size, dtype, contender, load):
+    benchmark.group = f"fc-forward {size} {dtype}{load}"
     layer, x, _ = _case(size, dtype)
     w, b = layer.weights[:-1].copy(), layer.weights[-1].copy()
     if contender == "layer":
@@ -44,8 +44,8 @@ def test_forward(benchmark, size, dtype, contender):
 
 
 @CASES
-def test_backward(benchmark, size, dtype, contender):
-    benchmark.group = f"fc-backward {size} {dtype}"
+def test_backward(benchmark, size, dtype, contender, load):
+    benchmark.group = f"fc-backward {size} {dtype}{load}"
     layer, x, e = _case(size, dtype)
     layer.forward(x)
     w = layer.weights[:-1].copy()

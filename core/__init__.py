@@ -12,7 +12,7 @@ from core.fully_connected import FullyConnected
 from core.he import He
 from core.l1_regularizer import L1_Regularizer, L1Regularizer
 from core.l2_regularizer import L2_Regularizer, L2Regularizer
-from core.layer import Layer
+from core.layer import Layer, Phase
 from core.lstm import LSTM
 from core.neural_network import NeuralNetwork
 from core.pooling import Pooling
@@ -27,7 +27,6 @@ from core.uniform_random import UniformRandom
 from core.xavier import Xavier
 
 __all__ = ["Adam", "BatchNormalization", "Constant", "Conv", "CrossEntropyLoss", "DigitsData", "Dropout", "Embedding",
-           "Flatten",
-           "FullyConnected", "He", "IrisData", "L1Regularizer", "L1_Regularizer", "L2Regularizer", "L2_Regularizer",
-           "Layer", "LSTM", "NeuralNetwork", "Pooling", "ReLU", "RNN", "RunningSumSigns", "Sgd", "SgdWithMomentum",
-           "Sigmoid", "SklearnData", "SoftMax", "TanH", "UniformRandom", "Xavier", "one_hot"]
+           "Flatten", "FullyConnected", "He", "IrisData", "L1Regularizer", "L1_Regularizer", "L2Regularizer",
+           "L2_Regularizer", "Layer", "LSTM", "NeuralNetwork", "Phase", "Pooling", "ReLU", "RNN", "RunningSumSigns",
+           "Sgd", "SgdWithMomentum", "Sigmoid", "SklearnData", "SoftMax", "TanH", "UniformRandom", "Xavier", "one_hot"]

@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 
+from core._initializer import random_source
 from core.fully_connected import FullyConnected
 from core.layer import TrainableLayer
 from core.sigmoid import Sigmoid
@@ -36,7 +37,7 @@ class Recurrent(TrainableLayer):
         self.input_size = _size(input_size, "input_size", owner)
         self.hidden_size = _size(hidden_size, "hidden_size", owner)
         self.output_size = _size(output_size, "output_size", owner)
-        rng = np.random.default_rng(rng)
+        rng = random_source(rng)
         self.hidden_layer = FullyConnected(self.input_size + self.hidden_size, self.gates * self.hidden_size, rng)
         self.output_layer = FullyConnected(self.hidden_size, self.output_size, rng)
         self._sigmoid = Sigmoid()

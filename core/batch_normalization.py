@@ -43,6 +43,18 @@ class BatchNormalization(BiasedLayer):
         self._image_shape: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------------------------- parameters
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weights": (self.channels,), "bias": (self.channels,)}
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of the last image given to :meth:`reformat` (the name other years of the course use)."""
+        return self._image_shape
+
+    @input_shape.setter
+    def input_shape(self, shape: tuple[int, ...] | None) -> None:
+        self._image_shape = None if shape is None else tuple(int(s) for s in shape)
+
     def initialize(self, weights_initializer=None, bias_initializer=None) -> None:
         """gamma and beta stay ones and zeros, whatever the initializers (as in the exercise)."""
         self._weights, self._bias = np.ones(self.channels), np.zeros(self.channels)
@@ -63,6 +75,7 @@ class BatchNormalization(BiasedLayer):
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, channels) or (batch, channels, y, x) -> the same shape."""
         x = self._check_tensor(input_tensor, (2, 4))
+        self._check_parameters()
         if x.shape[1] != self.channels:
             raise ValueError(f"{self.name}.forward: input_tensor must have {self.channels} channels on axis 1, "
                              f"got shape {x.shape}")

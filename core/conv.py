@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from core._initializer import random_source
 from core.layer import BiasedLayer
 
 __all__ = ["Conv"]
@@ -32,7 +33,7 @@ class Conv(BiasedLayer):
     num_kernels : int
     rng : numpy.random.Generator or int or None
         Source of the initial weights and bias, uniform on [0, 1) as in the exercise (``initialize`` sets
-        better ones).
+        better ones). None: numpy's global random state.
 
     Padding is zero "same" padding, ``(k-1)//2`` before and ``k//2`` after on each axis (torch's
     ``padding="same"``, TensorFlow's "SAME"), then the output is subsampled by the stride, so each output
@@ -62,7 +63,7 @@ class Conv(BiasedLayer):
             raise ValueError(f"Conv: stride_shape must have 1 or {spatial} entries for a {spatial}-D convolution, "
                              f"got {stride_shape!r}")
         self.stride_shape = stride
-        rng = np.random.default_rng(rng)
+        rng = random_source(rng)
         self._weights = rng.uniform(0.0, 1.0, (self.num_kernels, *shape))
         self._bias = rng.uniform(0.0, 1.0, self.num_kernels)
 
@@ -75,10 +76,14 @@ class Conv(BiasedLayer):
         self._bias = np.asarray(bias_initializer.initialize(self._bias.shape, fan_in, fan_out), float)
 
     # ------------------------------------------------------------------------------------- the maths
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weights": (self.num_kernels, *self.convolution_shape), "bias": (self.num_kernels,)}
+
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, c, y) or (batch, c, y, x) -> (batch, num_kernels, ceil(y/sy)[, ...])."""
         spatial = len(self.convolution_shape) - 1
         x = self._check_tensor(input_tensor, (spatial + 2,))
+        self._check_parameters()
         if x.shape[1] != self.convolution_shape[0]:
             raise ValueError(f"{self.name}.forward: input_tensor must have {self.convolution_shape[0]} channels "
                              f"(shape (batch, {self.convolution_shape[0]}, ...)), got shape {x.shape}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core._initializer import random_source
 from core.layer import TrainableLayer
 
 __all__ = ["Embedding"]
@@ -40,12 +41,16 @@ class Embedding(TrainableLayer):
         super().__init__()
         self.vocabulary_size = _positive_int(vocabulary_size, "vocabulary_size")
         self.embedding_size = _positive_int(embedding_size, "embedding_size")
-        self._weights = np.random.default_rng(rng).standard_normal((self.vocabulary_size, self.embedding_size))
+        self._weights = random_source(rng).standard_normal((self.vocabulary_size, self.embedding_size))
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weights": (self.vocabulary_size, self.embedding_size)}
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : integer ndarray of shape (batch, ...) in [0, vocabulary_size) -> ndarray of shape
         (batch, ..., embedding_size)."""
         x = np.asarray(input_tensor)
+        self._check_parameters()
         if x.dtype.kind not in "iu":
             raise TypeError(f"{self.name}.forward: input_tensor must hold integer indices, got dtype {x.dtype}")
         if x.ndim < 1 or x.size == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from core._blocks import BLOCK
+from core._initializer import random_source
 from core._validation import all_finite, require_finite
 from core.layer import TrainableLayer
 
@@ -28,7 +29,7 @@ class FullyConnected(TrainableLayer):
     rng : numpy.random.Generator or int or None
         Source of the initial weights: Glorot uniform, and the bias row uniform in [0.5, 1), strictly positive
         so that ReLU units start alive (with the seed's 3 hidden units on iris, a bias in [0.1, 0.5) left all
-        three dead in 5 of 100 seeds, [0.5, 1) in none).
+        three dead in 5 of 100 seeds, [0.5, 1) in none). None: numpy's global random state.
     dtype : numpy float dtype, default float64
         dtype of the weights; float32 weights with float32 input keep the whole pass in float32.
 
@@ -50,12 +51,15 @@ class FullyConnected(TrainableLayer):
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"FullyConnected: dtype must be a float dtype, got {dtype}")
-        rng = np.random.default_rng(rng)
+        rng = random_source(rng)
         limit = np.sqrt(6.0 / (self.input_size + self.output_size))
         weights = np.empty((self.input_size + 1, self.output_size), dtype=dtype)
         weights[:-1] = rng.uniform(-limit, limit, (self.input_size, self.output_size))
         weights[-1] = rng.uniform(0.5, 1.0, self.output_size)  # strictly positive: ReLU units start alive
         self._weights = weights
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weights": (self.input_size + 1, self.output_size)}
 
     def initialize(self, weights_initializer, bias_initializer) -> None:
         """Fill the weight rows (fan_in = input_size, fan_out = output_size) and the bias row; dtype kept."""
@@ -68,6 +72,7 @@ class FullyConnected(TrainableLayer):
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, input_size) -> ndarray of shape (batch, output_size)."""
         x = self._check_input(input_tensor, self.input_size, finite=False)
+        self._check_parameters()
         w = self._weights
         with np.errstate(all="ignore"):     # a NaN/inf input is reported below, with its index
             out = np.matmul(x, w[:-1])
@@ -91,7 +96,7 @@ class FullyConnected(TrainableLayer):
         for start in range(0, len(out), rows):
             block = out[start:start + rows]
             block += bias
-            if not all_finite(block, warnings_off=True):     # forward holds np.errstate(all="ignore")
+            if not all_finite(block):
                 return False
         return True
 

@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import copy
+import enum
 from typing import Any
 
 import numpy as np
 
 from core._validation import as_batch, as_tensor, check_shape
 
-__all__ = ["Layer", "TrainableLayer", "BiasedLayer"]
+__all__ = ["Layer", "TrainableLayer", "BiasedLayer", "Phase"]
+
+
+class Phase(enum.Enum):
+    """The phase as other years of the course name it: ``layer.phase = Phase.test`` is
+    ``layer.testing_phase = True`` (validation counts as testing)."""
+
+    train = "train"
+    test = "test"
+    validation = "validation"
 
 
 class Layer:
@@ -29,6 +39,15 @@ class Layer:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    @property
+    def phase(self) -> Phase:
+        """:class:`Phase` alias of ``testing_phase``."""
+        return Phase.test if self.testing_phase else Phase.train
+
+    @phase.setter
+    def phase(self, value: Phase | bool) -> None:
+        self.testing_phase = value is not Phase.train if isinstance(value, Phase) else bool(value)
 
     def _check_input(self, input_tensor: object, width: int | None = None, finite: bool = True) -> np.ndarray:
         """A 2-D ``(batch, width)`` input."""
@@ -60,7 +79,9 @@ class Layer:
 class TrainableLayer(Layer):
     """A layer with ``weights``, ``gradient_weights`` and a settable ``optimizer``.
 
-    Setting ``weights`` checks the new value against the current shape.
+    ``weights`` (and ``bias``) take any real array: integers are cast to the layer's float dtype, and any shape
+    is accepted at assignment (course code reshapes in steps); ``forward`` checks the shapes against
+    :meth:`_expected_shapes` and names what it expected.
     """
 
     trainable = True
@@ -73,10 +94,27 @@ class TrainableLayer(Layer):
 
     def _replacement(self, value: object, current: np.ndarray, name: str) -> np.ndarray:
         arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}.{name} must be a real numeric array, got dtype {arr.dtype}")
         if arr.dtype.kind != "f":
-            raise TypeError(f"{self.name}.{name} must be a float array, got dtype {arr.dtype}")
-        check_shape(arr, current.shape, self.name, name, f"the current {name}")
+            arr = arr.astype(current.dtype if current.dtype.kind == "f" else np.float64)
         return arr
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape each parameter must have when forward runs (name -> shape)."""
+        return {"weights": self._weights.shape}
+
+    def _check_parameters(self) -> None:
+        """Raise ``ValueError`` naming the parameter whose assigned shape forward cannot use."""
+        for name, shape in self._expected_shapes().items():
+            actual = getattr(self, name).shape
+            if actual != tuple(shape):
+                raise ValueError(f"{self.name}.forward: {name} must have shape {tuple(shape)}, got {actual} "
+                                 f"(as assigned to {self.name}.{name})")
+
+    def set_optimizer(self, optimizer) -> None:
+        """Alias of ``layer.optimizer = optimizer`` (other years of the course)."""
+        self.optimizer = optimizer
 
     @property
     def weights(self) -> np.ndarray:

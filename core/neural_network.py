@@ -5,6 +5,8 @@ import copy
 
 import numpy as np
 
+from core.layer import Phase
+
 __all__ = ["NeuralNetwork"]
 
 
@@ -57,8 +59,9 @@ class NeuralNetwork:
         return self._testing
 
     @phase.setter
-    def phase(self, testing: bool) -> None:
-        self._testing = bool(testing)
+    def phase(self, testing: bool | Phase) -> None:
+        """True/False, or a :class:`~core.layer.Phase` (``Phase.test``, ``Phase.train``)."""
+        self._testing = testing is not Phase.train if isinstance(testing, Phase) else bool(testing)
         for layer in self.layers:
             layer.testing_phase = self._testing
 

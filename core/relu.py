@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from core._blocks import flat_blocks, zeros_block
-from core._validation import DOT_MIN_SIZE, all_finite, require_finite
+from core._validation import all_finite, require_finite
 from core.layer import Layer
 
 __all__ = ["ReLU"]
@@ -13,43 +13,34 @@ __all__ = ["ReLU"]
 class ReLU(Layer):
     """``Y = max(X, 0)``; backward passes the error where ``X > 0`` and zero elsewhere.
 
-    Forward keeps the mask ``X > 0`` (one byte an element) rather than ``X``. On large contiguous arrays both
-    passes walk their arrays in cache-sized blocks and test each block's finiteness while it is still in cache
-    (forward+backward 1.06-1.10x of the unchecked one-liners at 4096 x 1000 with the tests, 1.24x with a
-    separate test pass over each argument); ``np.maximum`` against a block of zeros instead of the scalar 0
-    takes numpy's vectorised loop, which pays for most of the tests.
+    Forward keeps the mask ``X > 0`` (one byte an element) rather than ``X``. Both passes walk their arrays in
+    cache-sized blocks, whatever their size (one path: a small array is one block), and test each block's
+    finiteness while it is still in cache, with numpy's own single-threaded sum; ``np.maximum`` against a block
+    of zeros instead of the scalar 0 takes numpy's vectorised loop, which pays for most of the tests.
     """
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, ...), any rank -> ndarray of the same shape."""
-        x = self._check_tensor(input_tensor, finite=False)
-        if x.size < DOT_MIN_SIZE or not x.flags.c_contiguous:      # small or strided: test, then compute
-            if not all_finite(x):
-                self._reject(x)
-            y, mask = np.maximum(x, 0), np.greater(x, 0, order="C")   # the mask C-ordered for backward
-        else:
-            y, mask, zeros = np.empty_like(x), np.empty(x.shape, dtype=bool), zeros_block(x.dtype)
-            with np.errstate(over="ignore", invalid="ignore"):
-                for xb, yb, mb in flat_blocks(x, y, mask):
-                    np.maximum(xb, zeros[:len(xb)], out=yb)     # NaN and inf pass through without a warning
-                    np.greater(xb, 0, out=mb)
-                    if not all_finite(xb, warnings_off=True):   # tested while the block is in cache
-                        self._reject(x)
+        x = np.ascontiguousarray(self._check_tensor(input_tensor, finite=False))
+        y, mask, zeros = np.empty_like(x), np.empty(x.shape, dtype=bool), zeros_block(x.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for xb, yb, mb in flat_blocks(x, y, mask):
+                np.maximum(xb, zeros[:len(xb)], out=yb)     # NaN and inf pass through without a warning
+                np.greater(xb, 0, out=mb)
+                if not all_finite(xb):                      # tested while the block is in cache
+                    self._reject(x)
         self._remember(mask, x.shape)
         return y
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         """E : ndarray of the output's shape -> E masked by ``X > 0`` (the derivative at 0 is taken as 0)."""
         mask, e = self._recall(error_tensor, finite=False)
-        if e.size < DOT_MIN_SIZE or not e.flags.c_contiguous:
-            if not all_finite(e):
-                self._reject_error(e)
-            return e * mask
+        e = np.ascontiguousarray(e)
         grad = np.empty_like(e)
         with np.errstate(over="ignore", invalid="ignore"):      # inf * 0 is NaN, reported below
             for eb, mb, gb in flat_blocks(e, mask, grad):
                 np.multiply(eb, mb, out=gb)
-                if not all_finite(gb, warnings_off=True):   # finite exactly where E is (inf * 0 is NaN)
+                if not all_finite(gb):                      # finite exactly where E is (inf * 0 is NaN)
                     self._reject_error(e)
         return grad
 

@@ -159,13 +159,17 @@ def test_bad_sizes(args, exc):
         FullyConnected(*args)
 
 
-def test_weights_setter_checks_shape(rng):
+def test_weights_of_any_shape_are_taken_and_forward_names_the_shape_it_needs(rng):
+    """Course code assigns in steps (a kernel, then np.expand_dims of it): the shape is checked at forward."""
     layer = FullyConnected(4, 3, rng)
-    with pytest.raises(ValueError, match=r"\(5, 3\), got \(4, 3\)"):
-        layer.weights = np.ones((4, 3))
+    layer.weights = np.ones((4, 3))
+    with pytest.raises(ValueError, match=r"weights must have shape \(5, 3\), got \(4, 3\)"):
+        layer.forward(np.ones((2, 4)))
     new = np.zeros((5, 3))
     layer.weights = new
     assert layer.weights is new
+    layer.weights = np.ones((5, 3), dtype=int)              # integers: cast to the layer's float dtype
+    assert layer.weights.dtype == np.float64 and layer.forward(np.ones((2, 4))).tolist() == [[5.0] * 3] * 2
 
 
 def test_optimizer_setter_checks_protocol(rng):
