@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import pathlib
 import sys
 import time
 from collections.abc import Sequence
@@ -125,6 +128,34 @@ def _save_plot(losses: Sequence[float], path: str, title: str) -> None:
     plt.close(fig)
 
 
+_PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace, iterations: int) -> None:
+    """Every argument checked before any training (a usage error, exit status 2): sizes positive, the
+    learning rate finite and positive, the plot path writable with an extension matplotlib writes."""
+    for flag, value in (("--iterations", iterations), ("--batch-size", args.batch_size), ("--hidden", args.hidden)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be >= 1, got {value}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr must be finite and > 0, got {args.lr}")
+    if args.plot is not None:
+        path = pathlib.Path(args.plot)
+        if path.suffix.lower() not in _PLOT_FORMATS:
+            parser.error(f"--plot: {args.plot!r} must end in one of {', '.join(_PLOT_FORMATS)}")
+        folder = path.parent if str(path.parent) else pathlib.Path(".")
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            parser.error(f"--plot: cannot write {args.plot!r}: {folder} is not a writable folder")
+        if args.plot and _matplotlib_missing():
+            parser.error("--plot needs matplotlib: pip install -e '.[plot]'")
+
+
+def _matplotlib_missing() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
     parser.add_argument("--dataset", choices=sorted(DEFAULTS) + ["running-sum"], default="iris",
@@ -146,8 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_iterations = {"cnn": CNN_DEFAULTS["iterations"], "lstm": LSTM_DEFAULTS["iterations"]}.get(
         args.model) or DEFAULTS[args.dataset][5]
     iterations = default_iterations if args.iterations is None else args.iterations
-    if iterations < 1:
-        parser.error(f"--iterations must be >= 1, got {iterations}")
+    _validate(parser, args, iterations)
 
     build = {"cnn": build_cnn, "lstm": build_lstm}.get(args.model) or \
         (lambda **kw: build_network(args.dataset, **kw))

@@ -85,3 +85,33 @@ def test_digits_reaches_95_percent():
     net = build_network("digits", seed=0)
     net.train(3000)
     assert accuracy(net) >= 0.95
+
+
+def test_training_a_small_network_runs_blas_on_one_thread_and_a_large_one_on_all():
+    from threadpoolctl import threadpool_info
+
+    from core import CrossEntropyLoss, FullyConnected, Layer, NeuralNetwork, Sgd, SoftMax
+
+    seen = []
+
+    class Spy(Layer):
+        def forward(self, x):
+            seen.append(max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1))
+            return x
+
+        def backward(self, e):
+            return e
+
+    def network(width):
+        net = NeuralNetwork(Sgd(1e-3))
+        net.data_layer = type("Data", (), {"next": lambda self: (np.ones((2, width)), np.eye(width)[:2])})()
+        net.loss_layer = CrossEntropyLoss()
+        for layer in (Spy(), FullyConnected(width, width, 0), SoftMax()):
+            net.append_layer(layer)
+        return net
+
+    network(4).train(1)
+    assert seen[-1] == 1
+    blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    network(300).train(1)                       # 90K weights: above the small-network limit
+    assert seen[-1] == max(blas, default=1)

@@ -56,3 +56,18 @@ def test_lstm_command_and_its_pairing_with_the_data_set(capsys):
     assert "LSTM(1, 8, 8)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--dataset", "running-sum"])
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--lr", "nan"], "--lr must be finite and > 0"), (["--lr", "0"], "--lr must be finite and > 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"), (["--hidden", "0"], "--hidden must be >= 1"),
+    (["--iterations", "0"], "--iterations must be >= 1"),
+    (["--plot", "/nonexistent-folder/loss.png"], "is not a writable folder"),
+    (["--plot", "loss.txt"], "must end in one of .png")])
+def test_bad_arguments_are_usage_errors_before_any_training(argv, said, capsys, monkeypatch):
+    import core.train as train
+
+    monkeypatch.setattr(train, "build_network", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2 and said in capsys.readouterr().err
