@@ -228,3 +228,21 @@ def test_bias_and_finiteness_over_several_row_blocks(rng):
     with pytest.raises(ValueError, match=r"input_tensor must be finite, got 1 NaN/inf element\(s\), "
                                          r"first at index \(99998, 1\)"):
         layer.forward(x)
+
+
+def test_outputs_of_several_blocks_against_an_independent_product():
+    """The bias is added and tested in blocks of rows: an output of 300 x 512 spans two blocks; the last row's
+    NaN is found in the second."""
+    from core._blocks import BLOCK
+
+    rng = np.random.default_rng(3)
+    layer = FullyConnected(8, 512, rng)
+    x = rng.standard_normal((300, 8))
+    assert x.shape[0] * 512 > BLOCK
+    w, b = layer.weights[:-1], layer.weights[-1]
+    oracle = np.einsum("bi,io->bo", x, w) + b
+    np.testing.assert_allclose(layer.forward(x), oracle, rtol=1e-12, atol=1e-12)
+    x[-1, 3] = np.nan
+    with pytest.raises(ValueError, match=r"input_tensor must be finite, got 1 NaN/inf element\(s\), first at index "
+                                         r"\(299, 3\)"):
+        layer.forward(x)
