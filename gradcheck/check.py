@@ -315,6 +315,34 @@ def _copy_of(value: object) -> np.ndarray | None:
     return np.array(value, dtype=np.float64, copy=True) if value is not None else None
 
 
+def _step_differences(target: Target, params: list, name: str, index: tuple[int, ...],
+                      steps: np.ndarray) -> np.ndarray:
+    """The central difference of the checked scalar along one element at each step, evaluated again with
+    the target held (every attribute put back afterwards)."""
+    with threadpool_limits(1), held(target.held):
+        if isinstance(target, NetworkTarget):
+            target.install()
+        p = next((p for p in params if p.label == name), None)
+        arr = target.inputs[name] if p is None else p.live
+        if p is not None:
+            p.reset()
+        flat, base = np.ravel_multi_index(index, arr.shape), arr.flat[np.ravel_multi_index(index, arr.shape)]
+        readout = target.readout()
+
+        def total() -> float:
+            return float(np.sum(readout(False, True)[0]))
+        out = []
+        try:
+            for h in steps:
+                arr.flat[flat] = base + h
+                plus = total()
+                arr.flat[flat] = base - h
+                out.append((plus - total()) / (2 * h))
+        finally:
+            arr.flat[flat] = base
+        return np.array(out)
+
+
 def _output_off_float32(target: Target) -> np.ndarray | None:
     """Forward's output with every input moved by 2^-40 of its size (float64 numbers that are not float32
     ones), or None where there is no input or forward refuses the point."""
@@ -428,6 +456,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
             meter.expect(8 * sum(len(v) for v in worst.values()))
             mark_stale(report, lambda: compare_at(target.other_point(), worst))
         meter.finish()
+    report._differences = partial(_step_differences, target, params)      # for report.step_curve
     return report
 
 

@@ -237,6 +237,9 @@ def _parser() -> _Parser:
                         help="the parameters to check, comma-separated paths (weights,fc_y.weights,params.W); "
                              "!path excludes (!fc_y); an empty string: the layer has none (default: every one found)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
+    parser.add_argument("--html", metavar="FILE",
+                        help="also write one self-contained HTML page of every check, failures first, with a "
+                             "picture of every tensor (the pictures need the 'plot' extra: matplotlib)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every report, and the traceback of a layer that raised")
     return parser
@@ -276,6 +279,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         args.parameters = [p.strip() for p in args.parameters.split(",") if p.strip()]
         if any(not p.lstrip("!") or " " in p for p in args.parameters):
             raise UsageError(f"--parameters: expected comma-separated paths like weights,!fc_y, got {args.parameters}")
+    if args.html is not None:
+        folder = os.path.dirname(os.path.abspath(args.html))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise UsageError(f"--html: cannot write {args.html!r}: {folder} is not a writable folder")
     if args.shape is not None:
         try:
             args.shape = tuple(int(v) for v in args.shape.split(","))
@@ -453,6 +460,25 @@ def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
     print(f"\n{'all checks passed' if ok else 'SOME CHECKS FAILED'} ({n} check{'s' if n != 1 else ''}, mode {mode})")
 
 
+def _write_html(path: str, plan: _Plan) -> None:
+    from gradcheck.pictures import write_html
+
+    items = [(c.label, c.fuzz if c.fuzz is not None else c.report if c.report is not None else
+              f"{c.label}: {c.error}") for c in plan.checks]
+    write_html(path, [(label, item) if not isinstance(item, str) else (label, _Raised(item)) for label, item in items])
+
+
+@dataclass
+class _Raised:
+    """A check that raised, for the HTML page."""
+
+    text: str
+    ok: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: bool = False) -> str:
     checks = [{"label": c.label, "seconds": c.seconds, "error": c.error,
                **({"traceback": c.trace} if verbose and c.trace else {}),
@@ -479,6 +505,8 @@ def _main(argv: Sequence[str]) -> int:
         _run(check)
     ok = all(c.report is not None and c.report.ok for c in plan.checks)
     code = 0 if ok else 1
+    if args.html:
+        _write_html(args.html, plan)
     if args.json:
         print(_json(ok, code, None, plan, args.verbose))
     else:

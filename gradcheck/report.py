@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from math import prod
+from typing import ClassVar
+
+import numpy as np
 
 from gradcheck.numeric import TOLERANCE_TEXT
 
-__all__ = ["ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report", "crux"]
+__all__ = ["ElementArrays", "ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report",
+           "crux"]
 
 
 @dataclass
@@ -18,6 +22,26 @@ class ElementError:
     numeric: float
     abs_error: float
     tolerance: float
+
+
+@dataclass
+class ElementArrays:
+    """Every element of a checked tensor, in its shape: what the pictures draw."""
+
+    analytic: np.ndarray
+    numeric: np.ndarray         # NaN where no estimate reached the element (fast mode's passed directions)
+    tolerance: np.ndarray
+    failed: np.ndarray          # bool
+    checked: np.ndarray         # bool
+    level: np.ndarray           # the round of the ladder each element was settled at (its step: h / 8^level)
+    values: np.ndarray          # the tensor's values at the checked point
+
+    @property
+    def badness(self) -> np.ndarray:
+        """|analytic - numeric| / tolerance: above 1 fails; NaN where the element has no estimate."""
+        with np.errstate(all="ignore"):
+            ratio = np.abs(self.analytic - self.numeric) / np.maximum(self.tolerance, 1e-300)
+        return np.where(self.checked & np.isfinite(self.numeric), ratio, np.nan)
 
 
 @dataclass
@@ -42,6 +66,8 @@ class TensorCheck:
     seconds: float = 0.0            # wall time of the numeric pass for this tensor
     hint: str | None = None
     note: str | None = None
+    # every element (set by the check; not a field, so neither to_dict nor repr carry it)
+    elements: ClassVar[ElementArrays | None] = None
 
     @property
     def skipped_count(self) -> int:
@@ -92,6 +118,39 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         return format_report(self)
+
+    def _repr_html_(self) -> str:
+        """The report as HTML with a picture of every tensor (Jupyter shows this)."""
+        from gradcheck.pictures import report_html
+
+        return report_html(self)
+
+    def step_curve(self, tensor: str, index: tuple[int, ...], steps: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, |D(h) - analytic|) of one element, evaluated again now: h from 1e-1 to 1e-14 of
+        max(|value|, 1) unless ``steps`` are given. Needs the checked objects, which the report keeps."""
+        differences = getattr(self, "_differences", None)
+        t = next((t for t in self.tensors if t.name == tensor), None)
+        if differences is None or t is None or t.elements is None:
+            raise ValueError(f"step_curve: no tensor {tensor!r} with element data in this report "
+                             f"(tensors: {', '.join(t.name for t in self.tensors)})")
+        index = tuple(int(i) for i in index)
+        size = max(abs(float(t.elements.values[index])), 1.0)
+        steps = size * np.logspace(-1, -14, 27) if steps is None else np.asarray(steps, dtype=float)
+        return steps, np.abs(differences(tensor, index, steps) - t.elements.analytic[index])
+
+    def plot_steps(self, tensor: str, index: tuple[int, ...], steps: np.ndarray | None = None):
+        """A matplotlib Figure of :meth:`step_curve`: a right gradient dips to the tolerance at the step
+        the check used, a wrong one has a floor above it, a kink a floor that does not fall."""
+        from gradcheck.pictures import step_figure
+
+        steps, errors = self.step_curve(tensor, index, steps)
+        t = next(t for t in self.tensors if t.name == tensor)
+        index = tuple(int(i) for i in index)
+        size = max(abs(float(t.elements.values[index])), 1.0)
+        used = self.step * size * 8.0 ** -int(t.elements.level[index]) / 2
+        return step_figure(steps, errors, used=used, tolerance=float(t.elements.tolerance[index]), name=tensor,
+                           index=index)
 
 
 class GradientCheckError(AssertionError):

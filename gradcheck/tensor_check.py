@@ -23,7 +23,7 @@ from gradcheck.numeric import (
     judge,
 )
 from gradcheck.prepare import Settings
-from gradcheck.report import ElementError, GradcheckReport, TensorCheck
+from gradcheck.report import ElementArrays, ElementError, GradcheckReport, TensorCheck
 
 __all__ = ["check_tensor", "expected_forwards", "mark_stale", "probes_for"]
 
@@ -317,12 +317,18 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
     hint = out.tie_hint or diagnose(name, a.reshape(shape), out.numeric.reshape(shape),
                                     (out.failed & out.checked).reshape(shape), out.tolerance.reshape(shape), batch,
                                     factors)
-    return TensorCheck(name=name, shape=tuple(shape), method=method, checked=checked, failed=int(out.failed.sum()),
-                       max_abs_error=float(np.where(smooth, out.error, 0.0).max(initial=0.0)),
-                       max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),
-                       one_sided=int(out.one_sided.sum()), refined=int((out.checked & (out.level > 0)).sum()),
-                       noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
-                       skipped=out.skipped, hint=hint, note=note)
+    check = TensorCheck(name=name, shape=tuple(shape), method=method, checked=checked, failed=int(out.failed.sum()),
+                        max_abs_error=float(np.where(smooth, out.error, 0.0).max(initial=0.0)),
+                        max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),
+                        one_sided=int(out.one_sided.sum()), refined=int((out.checked & (out.level > 0)).sum()),
+                        noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
+                        skipped=out.skipped, hint=hint, note=note)
+    # every element, for the pictures (not part of to_dict or the text): NaN where an element was not reached
+    check.elements = ElementArrays(a.reshape(shape).copy(), out.numeric.reshape(shape).copy(),
+                                   out.tolerance.reshape(shape).copy(), (out.failed & out.checked).reshape(shape),
+                                   out.checked.reshape(shape).copy(), out.level.reshape(shape).copy(),
+                                   np.array(tensor, dtype=np.float64, copy=True))
+    return check
 
 
 def expected_forwards(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, probes: Sequence[Probe] | None,

@@ -51,3 +51,13 @@ def test_the_default_mode_is_put_back_after_the_run(pytester):
     pytester.makepyfile(TESTS.replace("{mode}", "fast"))
     pytester.runpytest("--gradcheck-mode=fast", "-p", "no:cacheprovider", "-k", "default")
     assert default_mode() == "full"
+
+
+def test_html_pages_for_every_failing_gradient_check(pytester):
+    pytester.makepyfile(test_p=TESTS.replace("{mode}", "full"))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gradcheck-html", "pictures")
+    result.assert_outcomes(passed=2, failed=1)
+    pages = list((pytester.path / "pictures").iterdir())
+    assert [p.name for p in pages] == ["test_p.py_test_broken.html"]
+    text = pages[0].read_text()
+    assert "FAIL" in text and "MeanInsteadOfSum" in text
