@@ -13,6 +13,7 @@ kernel sizes, a batch of one, exact zeros and ties, logits far apart). ``fuzz_la
 """
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Callable
@@ -65,6 +66,14 @@ class FuzzResult:
         head = f"fuzz: {len(parts)} distinct failures\n" if len(parts) > 1 else ""
         return head + "\n".join(p.example_text() + (f"\n{p.report}" if p.report is not None else "")
                                  for p in parts)
+
+    def _repr_html_(self) -> str:
+        """Each failure's example and report as HTML, with pictures (Jupyter shows this)."""
+        from gradcheck.pictures import report_html
+
+        parts = [self] + list(self.others)
+        return "".join(f"<pre>{html.escape(p.example_text())}</pre>" +
+                       (report_html(p.report) if p.report is not None else "") for p in parts)
 
     def example_text(self) -> str:
         """The search's outcome and the example, without the report."""

@@ -108,3 +108,11 @@ def test_the_html_of_a_report_and_of_the_command(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["broken_mod:MeanInsteadOfSum", "--args", "4", "3", "--html", str(tmp_path / "cli.html")]) == 1
     assert (tmp_path / "cli.html").read_text().count("<img") == 2
+
+
+def test_a_fuzz_result_shows_each_failure_in_html():
+    from gradcheck.fuzz import fuzz_layer
+    from tests.broken_layers import WindowSumTwoBugs, _windows
+
+    html = fuzz_layer(_windows(WindowSumTwoBugs))._repr_html_()
+    assert html.count("<pre>fuzz WindowSumTwoBugs") == 2 and "raised IndexError" in html and "<img" in html

@@ -1,0 +1,38 @@
+"""Make the README's pictures from the code: ``python docs/make_pictures.py`` (needs the 'plot' extra)."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from core import Conv, TanH  # noqa: E402
+from gradcheck import check_layer  # noqa: E402
+from gradcheck.pictures import tensor_figure  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+class OneChannelConv(Conv):
+    """A convolution whose weight gradient is 1.5x too large in input channel 1."""
+
+    def backward(self, error_tensor):
+        grad = super().backward(error_tensor)
+        self._gradient_weights = self._gradient_weights.copy()
+        self._gradient_weights[:, 1] *= 1.5
+        return grad
+
+
+def main() -> None:
+    report = check_layer(OneChannelConv((1, 1), (3, 3, 3), 2, 0), (2, 3, 5, 5))
+    weights = next(t for t in report.tensors if t.name == "weights")
+    tensor_figure(weights).savefig(HERE / "conv_one_wrong_channel.png", dpi=90)
+    report.plot_steps("weights", weights.worst[0].index).savefig(HERE / "step_curve_wrong.png", dpi=90)
+    right = check_layer(TanH(), np.random.default_rng(0).standard_normal((4, 3)))
+    right.plot_steps("input", (1, 2)).savefig(HERE / "step_curve_right.png", dpi=90)
+
+
+if __name__ == "__main__":
+    main()
