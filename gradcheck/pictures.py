@@ -186,6 +186,17 @@ def _caption(t: TensorCheck) -> str:
     return "<br>".join(parts)
 
 
+def _worst_step_curve(report: GradcheckReport, t: TensorCheck):
+    """The step curve of a failing tensor's worst element, where the report can evaluate it again."""
+    full = [w for w in t.worst if len(w.index) == len(t.shape)]
+    if not full or getattr(report, "_differences", None) is None:
+        return None
+    try:
+        return report.plot_steps(t.name, full[0].index)
+    except Exception:  # noqa: BLE001 - a layer that no longer runs: the page keeps its other pictures
+        return None
+
+
 def report_html(report: GradcheckReport, *, pictures: bool = True, context: str | None = None) -> str:
     """One report as an HTML fragment: verdict, settings, tensor table, problems and warnings, and a
     picture of every tensor (failing tensors first)."""
@@ -205,6 +216,11 @@ def report_html(report: GradcheckReport, *, pictures: bool = True, context: str 
         fig = tensor_figure(t) if plt is not None else None
         image = f'<img alt="{html.escape(t.name)}" src="data:image/png;base64,{_png(fig)}">' if fig else ""
         parts.append(f"<figure>{image}<figcaption>{_caption(t)}</figcaption></figure>")
+        curve = _worst_step_curve(report, t) if plt is not None and not t.ok else None
+        if curve is not None:
+            parts.append(f'<figure><img alt="{html.escape(t.name)} step curve" src="data:image/png;base64,'
+                         f'{_png(curve)}"><figcaption>the worst element of {html.escape(t.name)} by step</figcaption>'
+                         "</figure>")
     parts.append("</div>")
     return "".join(parts)
 

@@ -28,5 +28,5 @@ def test_a_report_displays_as_html_in_a_notebook(tmp_path):
     outputs = notebook.cells[0].outputs
     html = next(o["data"]["text/html"] for o in outputs if o.get("output_type") == "execute_result")
     assert "gradcheck MeanInsteadOfSum(4, 3): <span class=\"fail\">FAIL</span>" in html
-    assert html.count('src="data:image/png;base64,') == 2          # input and weights
+    assert html.count('src="data:image/png;base64,') == 3          # input, weights and its worst element by step
     assert "divided by the batch size 6" in html

@@ -96,7 +96,8 @@ def test_the_html_of_a_report_and_of_the_command(tmp_path, monkeypatch):
     report = check_layer(OneChannelConv((1, 1), (3, 3, 3), 2, 0), (2, 3, 5, 5))
     html = report._repr_html_()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert "FAIL" in html and len(images) == len(report.tensors)
+    assert "FAIL" in html and len(images) == len(report.tensors) + 1       # and the failing tensor's step curve
+    assert "the worst element of weights by step" in html
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert html.index("weights") < html.index("figure")    # the failing tensor's picture comes first
     page = tmp_path / "run.html"
@@ -107,7 +108,15 @@ def test_the_html_of_a_report_and_of_the_command(tmp_path, monkeypatch):
     module.write_text("from tests.broken_layers import MeanInsteadOfSum\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["broken_mod:MeanInsteadOfSum", "--args", "4", "3", "--html", str(tmp_path / "cli.html")]) == 1
-    assert (tmp_path / "cli.html").read_text().count("<img") == 2
+    assert (tmp_path / "cli.html").read_text().count("<img") == 3
+
+
+def test_without_matplotlib_the_page_has_the_tables_and_says_how_to_get_pictures(monkeypatch):
+    import gradcheck.pictures as pictures
+
+    monkeypatch.setattr(pictures, "_pyplot", lambda: None)
+    html = check_layer(MeanInsteadOfSum(4, 3), (6, 4))._repr_html_()
+    assert "<img" not in html and "pip install -e '.[plot]'" in html and "<table>" in html
 
 
 def test_a_fuzz_result_shows_each_failure_in_html():

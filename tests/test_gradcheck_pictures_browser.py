@@ -35,7 +35,7 @@ def test_a_failing_conv_check_renders_in_chromium(tmp_path):
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text().replace("</body>", _COUNT + "</body>"))
     dom = _chromium("--dump-dom", probe.as_uri())
-    expected = len(report.tensors)
+    expected = len(report.tensors) + 1          # every tensor, and the failing one's step curve
     assert f"decoded {expected} of {expected}" in dom, dom[-500:]
     assert "gradcheck Conv((1, 1), (3, 3, 3), 2): <span class=\"fail\">FAIL</span>" in dom
     shot = tmp_path / "shot.png"
