@@ -18,6 +18,7 @@ import ast
 import importlib
 import inspect
 import json
+import math
 import os
 import re
 import sys
@@ -27,14 +28,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from hypothesis import strategies as st
 
-from gradcheck.check import _is_loss, check_layer, check_loss, check_network
-from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, layer_builder, loss_builder
+from gradcheck.check import _is_loss, check_layer, check_loss
+from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, index_builder, layer_builder, loss_builder
+from gradcheck.parallel import default_jobs
 from gradcheck.prepare import validate_settings
 from gradcheck.report import GradcheckReport
 from gradcheck.state import is_layer
-from gradcheck.strategies import batches
+from gradcheck.suite import default_suite
 
 __all__ = ["main", "default_suite"]
 
@@ -65,133 +66,6 @@ class _Check:
 class _Plan:
     checks: list[_Check] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-# ------------------------------------------------------------------------------------------ the default run
-
-def _kinked_input(shape: tuple[int, int], seed: int) -> np.ndarray:
-    """Normal values with every third element exactly 0 (ReLU's kink)."""
-    x = np.random.default_rng(seed).standard_normal(shape)
-    x.flat[::3] = 0.0
-    return x
-
-
-def _fuzz_fully_connected(draw) -> tuple:
-    from core import FullyConnected
-
-    n_in, n_out = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    return FullyConnected(n_in, n_out, draw(st.integers(0, 2**32 - 1))), draw(batches(n_in, 8))
-
-
-def _batch_norm(cls: type, channels: int, seed: int, testing: tuple[int, ...] | None = None):
-    """A BatchNormalization with gamma and beta away from 1 and 0; in the testing phase after one batch."""
-    layer = cls(channels)
-    rng = np.random.default_rng(seed)
-    layer.weights, layer.bias = 1 + rng.standard_normal(channels), rng.standard_normal(channels)
-    if testing is not None:
-        layer.forward(rng.standard_normal(testing) * 2 + 1)
-        layer.testing_phase = True
-    return layer
-
-
-def _fuzz_conv(draw) -> tuple:
-    from core import Conv
-
-    spatial = draw(st.integers(1, 2))
-    kernel = tuple(draw(st.integers(1, 4)) for _ in range(spatial))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
-    channels = draw(st.integers(1, 2))
-    size = tuple(draw(st.integers(1, 6)) for _ in range(spatial))
-    layer = Conv(stride, (channels, *kernel), draw(st.integers(1, 3)), draw(st.integers(0, 2**32 - 1)))
-    return layer, draw(batches((channels, *size), 3))
-
-
-def _fuzz_pooling(draw) -> tuple:
-    from core import Pooling
-
-    window = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    size = (draw(st.integers(window[0], 6)), draw(st.integers(window[1], 6)))
-    return Pooling(stride, window), draw(batches((draw(st.integers(1, 2)), *size), 3))
-
-
-def default_suite(mode: str = "full", seed: int = 0) -> list[tuple[str, Callable[[], GradcheckReport | FuzzResult]]]:
-    """(label, check) pairs covering every layer and loss of ``core`` at several shapes, seeds fixed, and
-    a search over sizes and inputs for each."""
-    from core import (
-        LSTM,
-        RNN,
-        BatchNormalization,
-        Conv,
-        CrossEntropyLoss,
-        Dropout,
-        Embedding,
-        Flatten,
-        FullyConnected,
-        Pooling,
-        ReLU,
-        Sigmoid,
-        SoftMax,
-        TanH,
-    )
-    from core.train import build_cnn, build_network
-
-    kw = {"mode": mode, "seed": seed}
-    fuzz = {"mode": mode, "seed": seed, "max_examples": 50}
-    rng = np.random.default_rng(seed)
-    return [
-        ("FullyConnected(4, 3), batch 8", lambda: check_layer(FullyConnected(4, 3, rng), (8, 4), **kw)),
-        ("FullyConnected(1, 1), batch 1", lambda: check_layer(FullyConnected(1, 1, rng), (1, 1), **kw)),
-        ("FullyConnected(16, 8), batch 5, float32",
-         lambda: check_layer(FullyConnected(16, 8, rng, dtype=np.float32), (5, 16), **kw)),
-        ("ReLU, batch 8 x 6, zeros in input", lambda: check_layer(ReLU(), _kinked_input((8, 6), seed), **kw)),
-        ("SoftMax, batch 8 x 5", lambda: check_layer(SoftMax(), (8, 5), **kw)),
-        ("SoftMax, logits ~ +-100", lambda: check_layer(SoftMax(), 100 * _kinked_input((6, 4), seed), **kw)),
-        ("CrossEntropyLoss, batch 8 x 3", lambda: check_loss(CrossEntropyLoss(), (8, 3), **kw)),
-        ("NeuralNetwork (iris, seed settings)", lambda: check_network(build_network("iris", seed=seed), **kw)),
-        ("NeuralNetwork (digits, hidden 16)",
-         lambda: check_network(build_network("digits", hidden=16, batch_size=8, seed=seed), **kw)),
-        ("TanH, (4, 3, 5), zeros and +-20", lambda: check_layer(TanH(), 20 * _kinked_input((4, 15), seed)
-                                                                 .reshape(4, 3, 5), **kw)),
-        ("Sigmoid, (4, 3, 5), zeros and +-40", lambda: check_layer(Sigmoid(), 40 * _kinked_input((4, 15), seed)
-                                                                   .reshape(4, 3, 5), **kw)),
-        ("Flatten, (3, 2, 4, 5)", lambda: check_layer(Flatten(), (3, 2, 4, 5), **kw)),
-        ("ReLU, (2, 3, 4, 4), zeros in input", lambda: check_layer(ReLU(), _kinked_input((2, 48), seed)
-                                                                    .reshape(2, 3, 4, 4), **kw)),
-        ("Conv 2-D, 3x3, stride 1", lambda: check_layer(Conv(1, (2, 3, 3), 3, rng), (2, 2, 6, 5), **kw)),
-        ("Conv 2-D, even kernel 2x4, stride 1", lambda: check_layer(Conv(1, (2, 2, 4), 3, rng), (2, 2, 6, 7), **kw)),
-        ("Conv 2-D, 3x2, stride (2, 3)", lambda: check_layer(Conv((2, 3), (3, 3, 2), 2, rng), (2, 3, 7, 8), **kw)),
-        ("Conv 1-D, length 9, stride 3, kernel 3",
-         lambda: check_layer(Conv(3, (2, 3), 2, rng), (3, 2, 9), **kw)),
-        ("Conv 1-D, length 9, stride 3, kernel 4",
-         lambda: check_layer(Conv([3], (2, 4), 2, rng), (3, 2, 9), **kw)),
-        ("Conv 1-D, length 9, stride 3, kernel 5",
-         lambda: check_layer(Conv((3,), (2, 5), 2, rng), (3, 2, 9), **kw)),
-        ("Pooling 2x2, stride 2", lambda: check_layer(Pooling((2, 2), (2, 2)), (2, 3, 6, 6), **kw)),
-        ("Pooling 3x2, stride (2, 1), overlapping", lambda: check_layer(Pooling((2, 1), (3, 2)), (2, 2, 7, 5), **kw)),
-        ("Pooling 2x2, stride 1, all inputs tied at 0",
-         lambda: check_layer(Pooling((1, 1), (2, 2)), np.zeros((2, 2, 4, 4)), **kw)),
-        ("NeuralNetwork (digits CNN, Adam)", lambda: check_network(build_cnn(hidden=8, batch_size=4, seed=seed), **kw)),
-        ("BatchNormalization(3), (6, 3), training", lambda: check_layer(_batch_norm(BatchNormalization, 3, seed),
-                                                                        (6, 3), **kw)),
-        ("BatchNormalization(3), (6, 3), testing",
-         lambda: check_layer(_batch_norm(BatchNormalization, 3, seed, testing=(6, 3)), (6, 3), **kw)),
-        ("BatchNormalization(2), (3, 2, 4, 3), training",
-         lambda: check_layer(_batch_norm(BatchNormalization, 2, seed), (3, 2, 4, 3), **kw)),
-        ("BatchNormalization(2), (3, 2, 4, 3), testing",
-         lambda: check_layer(_batch_norm(BatchNormalization, 2, seed, testing=(3, 2, 4, 3)), (3, 2, 4, 3), **kw)),
-        ("Dropout(0.6), reseed 0", lambda: check_layer(Dropout(0.6), (5, 4), reseed=0, **kw)),
-        ("Embedding(10, 4), integer indices with repeats",
-         lambda: check_layer(Embedding(10, 4, rng), np.array([[1, 9, 9], [0, 3, 9]]), **kw)),
-        ("RNN(3, 4, 2), 6 steps, memorize=False", lambda: check_layer(RNN(3, 4, 2, rng), (6, 3), **kw)),
-        ("LSTM(3, 4, 2), 6 steps, memorize=False", lambda: check_layer(LSTM(3, 4, 2, rng), (6, 3), **kw)),
-        ("fuzz FullyConnected, sizes 1-6, batch 1-8", lambda: fuzz_layer(_fuzz_fully_connected, **fuzz)),
-        ("fuzz ReLU, (1-8, 5)", lambda: fuzz_layer(layer_builder(ReLU, 5, 8), **fuzz)),
-        ("fuzz SoftMax, (1-8, 4)", lambda: fuzz_layer(layer_builder(SoftMax, 4, 8), **fuzz)),
-        ("fuzz CrossEntropyLoss, (1-8, 3)", lambda: fuzz_loss(loss_builder(CrossEntropyLoss, 3, 8), **fuzz)),
-        ("fuzz Conv, kernels 1-4, strides 1-3, 1-D and 2-D", lambda: fuzz_layer(_fuzz_conv, **fuzz)),
-        ("fuzz Pooling, windows 1-3, strides 1-3", lambda: fuzz_layer(_fuzz_pooling, **fuzz)),
-    ]
 
 
 # ------------------------------------------------------------------------------------------ arguments
@@ -252,8 +126,25 @@ def _literal(text: str, what: str) -> object:
         raise UsageError(f"{what}: {text!r} is not a Python literal (quote strings, e.g. \"'relu'\")") from None
 
 
+_NUMBER_OPTIONS = ("--step", "--eps", "--rtol", "--atol", "--seed", "--reseed", "--batch", "--features", "--jobs",
+                   "--fuzz", "--indices", "--timeout", "--max-seconds")
+_NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
+def _joined_negatives(argv: Sequence[str]) -> list[str]:
+    """``--step -1e-3`` as ``--step=-1e-3``: argparse takes a value like -1e-3 for an option and says
+    "expected one argument"; joined, the value reaches the check that names what is wrong with it."""
+    out: list[str] = []
+    for item in argv:
+        if out and out[-1] in _NUMBER_OPTIONS and _NEGATIVE.match(item):
+            out[-1] = f"{out[-1]}={item}"
+        else:
+            out.append(item)
+    return out
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_negatives(argv))
     # `--args 4 3 core:FullyConnected`: the target was swallowed by --args; a bare name is never a literal
     if args.target is None:
         for i, item in enumerate(args.args):
@@ -271,6 +162,14 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
+    for name in ("seed", "reseed"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value < 2 ** 32:
+            raise UsageError(f"--{name} must be an integer from 0 to 2**32 - 1, got {value}")
+    cores = default_jobs()
+    if args.jobs is not None and args.jobs > cores:
+        print(f"gradcheck: --jobs {args.jobs} is more than the {cores} core(s) here: using {cores}", file=sys.stderr)
+        args.jobs = cores
     try:
         validate_settings(args.mode, args.step, args.rtol, args.atol)
     except ValueError as exc:
@@ -308,8 +207,13 @@ def _import(module_name: str) -> object:
         sys.path.insert(0, os.getcwd())
     try:
         return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
+    except SyntaxError as exc:
+        raise UsageError(f"cannot import {module_name!r}: SyntaxError in {exc.filename}, line {exc.lineno}: "
+                         f"{exc.msg}") from None
+    except Exception as exc:  # noqa: BLE001 - the module raised while importing: one line, exit 2
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        raise UsageError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc} ({where.filename}, line "
+                         f"{where.lineno})") from None
 
 
 def _build(factory: Callable, name: str, ctor_args: list, assign: list) -> object:
@@ -342,16 +246,6 @@ def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int,
     return (args.batch, int(features))
 
 
-def _index_builder(factory: Callable[[], object], trailing: tuple[int, ...], max_batch: int, vocabulary: int):
-    """A fuzz ``build`` drawing integer inputs in 0..vocabulary-1 (repeats and the extremes included)."""
-    from hypothesis.extra import numpy as hnp
-
-    def build(draw):
-        batch = draw(st.integers(1, max_batch))
-        return factory(), draw(hnp.arrays(np.int64, (batch, *trailing), elements=st.integers(0, vocabulary - 1)))
-    return build
-
-
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
     obj = factory()
     shape = _input_shape(obj, name, args)
@@ -365,7 +259,7 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
             return _Check(label, lambda: fuzz_loss(loss_builder(factory, shape[-1], shape[0]),
                                                    max_examples=args.fuzz, **kw))
         build = layer_builder(factory, shape[1:], shape[0]) if not args.indices else \
-            _index_builder(factory, shape[1:], shape[0], args.indices)
+            index_builder(factory, shape[1:], shape[0], args.indices)
         return _Check(label, lambda: fuzz_layer(build, max_examples=args.fuzz, reseed=args.reseed, **kw))
     label = f"{name}({ctor}){sets}, input {shape}"
     if _is_loss(obj):
@@ -479,6 +373,45 @@ class _Raised:
         return self.text
 
 
+def _nonfinite(value: float) -> str:
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def strict_json(value: object) -> object:
+    """``value`` with every NaN and inf replaced by null, so that strict parsers take it: a dict entry gets a
+    sibling ``<key>_nonfinite`` saying which; a list entry, ``<key>_nonfinite`` on the dict holding the list,
+    mapping the entry's position to it."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, float) and not math.isfinite(item):
+                out[key], out[f"{key}_nonfinite"] = None, _nonfinite(item)
+            elif isinstance(item, list):
+                flat = {}
+                out[key] = _strict_list(item, flat, "")
+                if flat:
+                    out[f"{key}_nonfinite"] = flat
+            else:
+                out[key] = strict_json(item)
+        return out
+    if isinstance(value, list):
+        return _strict_list(value, {}, "")
+    return value
+
+
+def _strict_list(items: list, flat: dict, prefix: str) -> list:
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, float) and not math.isfinite(item):
+            flat[f"{prefix}{i}"] = _nonfinite(item)
+            out.append(None)
+        elif isinstance(item, list):
+            out.append(_strict_list(item, flat, f"{prefix}{i}."))
+        else:
+            out.append(strict_json(item))
+    return out
+
+
 def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: bool = False) -> str:
     checks = [{"label": c.label, "seconds": c.seconds, "error": c.error,
                **({"traceback": c.trace} if verbose and c.trace else {}),
@@ -486,8 +419,8 @@ def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: b
                             "input": np.asarray(c.fuzz.input).tolist() if c.fuzz.input is not None else None}}
                   if c.fuzz is not None else {}),
                "report": c.report.to_dict() if c.report else None} for c in (plan.checks if plan else [])]
-    return json.dumps({"ok": ok, "exit_code": code, "error": error, "checks": checks,
-                       "skipped": plan.skipped if plan else []}, indent=2)
+    return json.dumps(strict_json({"ok": ok, "exit_code": code, "error": error, "checks": checks,
+                                   "skipped": plan.skipped if plan else []}), indent=2, allow_nan=False)
 
 
 def _main(argv: Sequence[str]) -> int:

@@ -30,7 +30,7 @@ from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.strategies import batches
 from gradcheck.targets import describe
 
-__all__ = ["FuzzResult", "fuzz_layer", "fuzz_loss", "assert_fuzz", "layer_builder", "loss_builder"]
+__all__ = ["FuzzResult", "fuzz_layer", "fuzz_loss", "assert_fuzz", "layer_builder", "loss_builder", "index_builder"]
 
 try:                                        # several distinct failures come as one group
     _ExceptionGroup = BaseExceptionGroup    # noqa: F821 - a builtin from Python 3.11
@@ -284,4 +284,16 @@ def loss_builder(factory: Callable[[], object], classes: int, max_batch: int = 1
         p /= p.sum(axis=1, keepdims=True)
         labels = draw(st.lists(st.integers(0, classes - 1), min_size=len(p), max_size=len(p)))
         return factory(), p, np.eye(classes)[labels]
+    return build
+
+
+def index_builder(factory: Callable[[], object], trailing: tuple[int, ...], max_batch: int,
+                  vocabulary: int) -> Callable:
+    """A ``build`` for :func:`fuzz_layer` with integer inputs: indices in ``0..vocabulary-1`` (repeats and the
+    extremes included) of shape ``(batch, *trailing)``, batch from 1 to ``max_batch``."""
+    from hypothesis.extra import numpy as hnp
+
+    def build(draw):
+        batch = draw(st.integers(1, max_batch))
+        return factory(), draw(hnp.arrays(np.int64, (batch, *trailing), elements=st.integers(0, vocabulary - 1)))
     return build
