@@ -6,6 +6,7 @@ after it) -> the analytic pass with its hygiene checks -> numeric differences pe
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import time
@@ -18,6 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from gradcheck.analytic import analytic_pass
+from gradcheck.limits import CheckTimedOut, run_limited
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
 from gradcheck.parameters import assign, find_parameters, resolve
@@ -40,6 +42,7 @@ from gradcheck.targets import (
     LossTarget,
     NetworkTarget,
     Target,
+    describe,
     next_batch_without_advancing,
     other_point_of,
 )
@@ -499,12 +502,35 @@ def _input_names(forward: Callable, count: int) -> list[str]:
     return names[:count]
 
 
+def _time_limited(check: Callable[..., GradcheckReport]) -> Callable[..., GradcheckReport]:
+    """``timeout=SECONDS``: the check runs in a child process (see :mod:`gradcheck.limits`); past the limit it
+    is stopped and the report fails, saying where the checked code was."""
+    @functools.wraps(check)
+    def limited(*args, timeout: float | None = None, **kwargs) -> GradcheckReport:
+        if timeout is None:
+            return check(*args, **kwargs)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise ValueError(f"gradcheck: timeout must be a positive number of seconds, got {timeout!r}")
+        try:
+            return run_limited(partial(check, *args, **kwargs), float(timeout))
+        except CheckTimedOut as exc:
+            subject = args[0] if args else kwargs.get("layer", kwargs.get("network"))
+            label = getattr(subject, "__name__", None) or describe(subject)
+            report = _new_report(label, kwargs.get("mode"), kwargs.get("seed", 0), kwargs.get("atol", 0.0))
+            report.problems.append(f"the check {exc}: the checked code did not return in time (an endless loop, "
+                                   "or a check far larger than expected); raise timeout= if it only needs longer")
+            return report
+    return limited
+
+
 # ------------------------------------------------------------------------------------------- public API
 
+@_time_limited
 def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = None, rtol: float | None = None,
                 atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | Mapping[str, str] | None = None,
                 reseed: int | None = None, before_forward: Callable[[], None] | None = None,
-                eps: float | None = None, progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
+                eps: float | None = None, progress: bool | None = None, jobs: int | None = None,
+                timeout: float | None = None) -> GradcheckReport:
     """Check ``layer.backward`` and its parameter gradients against finite differences of ``layer.forward``.
 
     Parameters
@@ -546,6 +572,10 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
         Worker processes for long full checks (default: the number of cores; 1: this process only). Each
         worker checks a copy of the layer with BLAS limited to one thread; a layer that cannot be copied to a
         worker is checked here, and the report says so.
+    timeout : float, optional
+        Seconds the whole check may take. With a timeout the check runs in a child process (a copy of the
+        layer); past it the child and everything it started are killed and the report fails, naming the
+        method and line the layer was in. None (default): no limit, in this process.
 
     Returns
     -------
@@ -562,10 +592,11 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
                 rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
+@_time_limited
 def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, step: float | None = None,
                rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                parameters: Sequence[str] | Mapping[str, str] | None = None, eps: float | None = None,
-               progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
+               progress: bool | None = None, jobs: int | None = None, timeout: float | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
 
     ``prediction`` is an array or a shape (random probability rows are drawn); ``label`` defaults to
@@ -580,10 +611,12 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
                 rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
+@_time_limited
 def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None, mode: str | None = None,
                   step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                   eps: float | None = None, progress: bool | None = None, jobs: int | None = None,
-                  parameters: Sequence[str] | Mapping[str, str] | None = None) -> GradcheckReport:
+                  parameters: Sequence[str] | Mapping[str, str] | None = None,
+                  timeout: float | None = None) -> GradcheckReport:
     """Check the gradient of the network's loss w.r.t. every trainable layer's parameters (``parameters=``
     selects by path, as in :func:`check_layer`: ``"layers.0"``, ``"!layers.2.bias"``).
 
@@ -602,10 +635,11 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
                 rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
 
 
+@_time_limited
 def check_function(forward: Callable, backward: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                   jobs: int | None = None) -> GradcheckReport:
+                   jobs: int | None = None, timeout: float | None = None) -> GradcheckReport:
     """Check a functional pair: ``out, cache = forward(*inputs)`` and ``backward(dout, cache)``, which returns
     the gradients of every input, in order (a single array when there is one input).
 

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -31,6 +32,7 @@ import numpy as np
 
 from gradcheck.check import _is_loss, check_layer, check_loss
 from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, index_builder, layer_builder, loss_builder
+from gradcheck.limits import CheckTimedOut, ChildRaised, run_limited, stop_children
 from gradcheck.parallel import default_jobs
 from gradcheck.prepare import validate_settings
 from gradcheck.report import GradcheckReport
@@ -38,6 +40,8 @@ from gradcheck.state import is_layer
 from gradcheck.suite import default_suite
 
 __all__ = ["main", "default_suite"]
+
+DEFAULT_TIMEOUT = 600.0     # seconds a check of the command may take
 
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
 
@@ -110,6 +114,14 @@ def _parser() -> _Parser:
     parser.add_argument("--parameters", metavar="PATHS",
                         help="the parameters to check, comma-separated paths (weights,fc_y.weights,params.W); "
                              "!path excludes (!fc_y); an empty string: the layer has none (default: every one found)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="stop a check that takes longer and report it failed, with the method and line the "
+                             "layer was in; the run goes on with the next check (default: %(default)g; 0: no "
+                             "limit). Each check runs in a child process of its own")
+    parser.add_argument("--max-memory", type=float, metavar="GIB",
+                        help="refuse a check whose estimated memory is larger (default: half the available memory)")
+    parser.add_argument("--max-seconds", type=float, metavar="SECONDS",
+                        help="refuse a check whose estimate (from one timed forward) is longer (default: no limit)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--html", metavar="FILE",
                         help="also write one self-contained HTML page of every check, failures first, with a "
@@ -127,7 +139,7 @@ def _literal(text: str, what: str) -> object:
 
 
 _NUMBER_OPTIONS = ("--step", "--eps", "--rtol", "--atol", "--seed", "--reseed", "--batch", "--features", "--jobs",
-                   "--fuzz", "--indices", "--timeout", "--max-seconds")
+                   "--fuzz", "--indices", "--timeout", "--max-seconds", "--max-memory")
 _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
 
 
@@ -162,6 +174,18 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
+    if args.max_memory is None:
+        import psutil
+
+        args.max_memory = psutil.virtual_memory().available / 2
+    elif not (math.isfinite(args.max_memory) and args.max_memory > 0):
+        raise UsageError(f"--max-memory must be a positive number of GiB, got {args.max_memory}")
+    else:
+        args.max_memory *= 2 ** 30
+    if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        raise UsageError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}")
+    if not (math.isfinite(args.timeout) and args.timeout >= 0):
+        raise UsageError(f"--timeout must be a number of seconds >= 0, got {args.timeout}")
     for name in ("seed", "reseed"):
         value = getattr(args, name)
         if value is not None and not 0 <= value < 2 ** 32:
@@ -246,9 +270,45 @@ def _input_shape(obj: object, name: str, args: argparse.Namespace) -> tuple[int,
     return (args.batch, int(features))
 
 
+_COPIES = 10        # arrays of the input's size a check holds at once: input, output, error, copies, probes
+
+
+def _parameter_elements(obj: object) -> int:
+    return sum(v.size for v in vars(obj).values() if isinstance(v, np.ndarray) and v.dtype.kind == "f") \
+        if hasattr(obj, "__dict__") else 0
+
+
+def _guard_cost(obj: object, shape: tuple[int, ...], name: str, args: argparse.Namespace) -> None:
+    """Refuse a check that would not fit before anything of its size is allocated: the memory from the shape,
+    and (with --max-seconds) the time from one timed forward and the forwards the check takes."""
+    elements = int(np.prod(shape, dtype=np.int64))
+    need = 8 * _COPIES * elements
+    if need > args.max_memory:
+        raise UsageError(f"{name} on an input of shape {shape} needs about {need / 2**30:.3g} GiB "
+                         f"(the input alone {8 * elements / 2**30:.3g} GiB), more than --max-memory "
+                         f"{args.max_memory / 2**30:.3g} GiB; check a smaller input")
+    if args.max_seconds is None:
+        return
+    x = np.random.default_rng(args.seed).standard_normal(shape) if not args.indices else \
+        np.random.default_rng(args.seed).integers(0, args.indices, shape)
+    start = time.perf_counter()
+    try:
+        obj.forward(x)
+    except Exception:  # noqa: BLE001 - the check itself reports a forward that raises
+        return
+    per_forward = time.perf_counter() - start
+    groups = int(np.prod(shape[1:], dtype=np.int64)) + _parameter_elements(obj)
+    forwards = 2.5 * groups if args.mode == "full" else 8 * (groups ** (1 / 3) + 1) * 3
+    if forwards * per_forward > args.max_seconds:
+        raise UsageError(f"{name} on {shape}: about {forwards:,.0f} forwards of {per_forward * 1e3:.3g} ms, about "
+                         f"{forwards * per_forward:,.0f} s, more than --max-seconds {args.max_seconds:g}"
+                         f"{'; --mode fast takes far fewer' if args.mode == 'full' else ''}")
+
+
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
     obj = factory()
     shape = _input_shape(obj, name, args)
+    _guard_cost(obj, shape, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
           "progress": args.progress, "jobs": args.jobs, "parameters": args.parameters}
     ctor = ", ".join(map(repr, args.ctor_args))
@@ -309,10 +369,15 @@ def _plan(args: argparse.Namespace) -> _Plan:
 
 # ------------------------------------------------------------------------------------------ running, output
 
-def _run(check: _Check) -> None:
+def _run(check: _Check, timeout: float = 0.0) -> None:
+    """Run one check (in a child process with a time limit when ``timeout`` > 0) and keep what it gave."""
     start = time.perf_counter()
     try:
-        result = check.run()
+        result = run_limited(check.run, timeout or None)      # in a process group of its own, ended on signals
+    except CheckTimedOut as exc:
+        check.error, check.trace = str(exc), exc.stack
+    except ChildRaised as exc:
+        check.error, check.trace = str(exc), exc.trace
     except Exception as exc:  # noqa: BLE001 - a layer that raises is a failed check, shown as such
         check.error, check.trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
     else:
@@ -352,6 +417,41 @@ def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
             print(f"\n{c.label}\n{c.trace}")
     n = len(plan.checks)
     print(f"\n{'all checks passed' if ok else 'SOME CHECKS FAILED'} ({n} check{'s' if n != 1 else ''}, mode {mode})")
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupted(exc: BaseException, current: _Check | None) -> int:
+    """End the run at once: the running check's process group and any worker processes killed, one line."""
+    stop_children()
+    _stop_workers()
+    name, code = ("SIGTERM", 143) if isinstance(exc, _Terminated) else ("SIGINT", 130)
+    during = f" during {current.label}" if current is not None else ""
+    print(f"gradcheck: stopped by {name}{during}", file=sys.stderr)
+    return code
+
+
+def _stop_workers() -> None:
+    """Kill the worker processes of in-process checks (joblib's loky executor), if any were started."""
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:         # pragma: no cover - joblib is a dependency
+        return
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
 
 
 def _write_html(path: str, plan: _Plan) -> None:
@@ -424,18 +524,26 @@ def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: b
 
 
 def _main(argv: Sequence[str]) -> int:
-    want_json = "--json" in argv
+    """Parse, plan, run and report; SIGINT and SIGTERM end it at any point with one line (130, 143)."""
+    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
+    current = None
     try:
-        args = _parse(argv)
-        plan = _plan(args)
-    except UsageError as exc:
-        if want_json:
-            print(_json(False, 2, str(exc), None))
-        else:
-            print(f"gradcheck: error: {exc}\n(gradcheck --help for usage)", file=sys.stderr)
-        return 2
-    for check in plan.checks:
-        _run(check)
+        try:
+            args = _parse(argv)
+            plan = _plan(args)
+        except UsageError as exc:
+            if "--json" in argv:
+                print(_json(False, 2, str(exc), None))
+            else:
+                print(f"gradcheck: error: {exc}\n(gradcheck --help for usage)", file=sys.stderr)
+            return 2
+        for current in plan.checks:
+            _run(current, args.timeout)
+    except (KeyboardInterrupt, _Terminated) as exc:
+        return _interrupted(exc, current)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     ok = all(c.report is not None and c.report.ok for c in plan.checks)
     code = 0 if ok else 1
     if args.html:

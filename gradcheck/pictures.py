@@ -189,7 +189,7 @@ def _caption(t: TensorCheck) -> str:
 def _worst_step_curve(report: GradcheckReport, t: TensorCheck):
     """The step curve of a failing tensor's worst element, where the report can evaluate it again."""
     full = [w for w in t.worst if len(w.index) == len(t.shape)]
-    if not full or getattr(report, "_differences", None) is None:
+    if not full or (getattr(report, "_differences", None) is None and not getattr(report, "_curves", None)):
         return None
     try:
         return report.plot_steps(t.name, full[0].index)

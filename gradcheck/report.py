@@ -131,6 +131,10 @@ class GradcheckReport:
         max(|value|, 1) unless ``steps`` are given. Needs the checked objects, which the report keeps."""
         differences = getattr(self, "_differences", None)
         t = next((t for t in self.tensors if t.name == tensor), None)
+        index = tuple(int(i) for i in index)
+        cached = getattr(self, "_curves", {}).get((tensor, index))
+        if differences is None and cached is not None and steps is None:
+            return cached           # evaluated where the check ran (a child process of the command)
         if differences is None or t is None or t.elements is None:
             raise ValueError(f"step_curve: no tensor {tensor!r} with element data in this report "
                              f"(tensors: {', '.join(t.name for t in self.tensors)})")
@@ -138,6 +142,19 @@ class GradcheckReport:
         size = max(abs(float(t.elements.values[index])), 1.0)
         steps = size * np.logspace(-1, -14, 27) if steps is None else np.asarray(steps, dtype=float)
         return steps, np.abs(differences(tensor, index, steps) - t.elements.analytic[index])
+
+    def keep_worst_curves(self) -> None:
+        """Evaluate the step curve of every failing tensor's worst element now, and keep it, for a report
+        that leaves the process that holds the checked objects."""
+        self._curves = {}
+        for t in self.tensors:
+            full = [w for w in t.worst if len(w.index) == len(t.shape)]
+            if not t.ok and full and getattr(self, "_differences", None) is not None:
+                index = tuple(int(i) for i in full[0].index)
+                try:
+                    self._curves[(t.name, index)] = self.step_curve(t.name, index)
+                except Exception:  # noqa: BLE001 - a layer that no longer runs: no curve
+                    pass
 
     def plot_steps(self, tensor: str, index: tuple[int, ...], steps: np.ndarray | None = None):
         """A matplotlib Figure of :meth:`step_curve`: a right gradient dips to the tolerance at the step

@@ -701,7 +701,10 @@ FUZZ = {
     "batch centring with a shortcut for a batch of one": (_rows(CenterOverBatchShortcut), _rows(BatchCentering),
                                                           lambda r: r.input.shape[0] == 1),
     "softmax with the global max (the seed's)": (_rows(GlobalMaxSoftMax), _rows(SoftMax),
-                                                 lambda r: r.input.shape[0] == 2 and np.ptp(r.input) > 700),
+                                                 # logits over 700 apart make a row underflow; the NaN it
+                                                 # gives and the wrong gradient beside it are two failures,
+                                                 # shrunk apart, and one can stop at up to 5 rows (not 2)
+                                                 lambda r: r.input.shape[0] <= 5 and np.ptp(r.input) > 700),
 }
 
 # name -> (factory, input shape or array): correct layers the checker once raised false alarms on, or could

@@ -1,6 +1,7 @@
 """Issue 21: a run of other people's code ends well: usage errors for what cannot start, strict JSON,
 time-outs, a cost guard, and signals that leave nothing behind."""
 import json
+import re
 
 import pytest
 
@@ -60,3 +61,105 @@ def test_negative_numbers_are_usage_errors_that_say_what_is_wrong(argv, said, ca
 def test_more_jobs_than_cores_are_capped_with_a_warning(capsys):
     assert main(["core:ReLU", "--features", "3", "--jobs", "64"]) == 0
     assert "using" in capsys.readouterr().err
+
+
+SPINNER = '''
+import numpy as np
+
+
+class Spins:
+    """Forward loops forever from its fourth call on."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        while self.calls > 3:
+            pass
+        return 2 * x
+
+    def backward(self, e):
+        return 2 * e
+
+
+class Fine:
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, e):
+        return 2 * e
+'''
+
+
+def test_a_forward_that_never_returns_is_stopped_and_named(modules):
+    import time
+
+    from gradcheck import check_layer
+
+    modules("spinner", SPINNER)
+    from spinner import Spins
+
+    start = time.perf_counter()
+    report = check_layer(Spins(), (3, 2), timeout=1.5)
+    assert time.perf_counter() - start < 10
+    assert not report.ok and re.search(r"timed out after 1.5 s, in forward \(spinner.py, line 1[34]\)",
+                                       report.problems[0]), report.problems
+
+
+def test_the_command_stops_a_check_at_its_timeout_and_goes_on(modules, capsys):
+    modules("spinner", SPINNER)
+    assert main(["spinner", "--features", "3", "--timeout", "1.5"]) == 1
+    out = capsys.readouterr().out
+    assert "spinner:Fine" in out and "PASS" in out                    # the run went on to the next check
+    assert re.search(r"timed out after 1.5 s, in forward \(spinner.py, line 1[34]\)", out), out
+    assert main(["spinner:Fine", "--features", "3", "--timeout", "-1"]) == 2
+
+
+def test_a_check_too_large_for_memory_or_time_is_refused_before_it_starts(capsys):
+    import time
+
+    start = time.perf_counter()
+    assert main(["core:ReLU", "--shape", "100000,100000"]) == 2
+    assert time.perf_counter() - start < 5
+    assert "needs about 745 GiB (the input alone 74.5 GiB), more than --max-memory" in capsys.readouterr().err
+    assert main(["core:FullyConnected", "--args", "256", "256", "--max-seconds", "0.01"]) == 2
+    assert "more than --max-seconds 0.01; --mode fast takes far fewer" in capsys.readouterr().err
+    assert main(["core:ReLU", "--features", "3", "--max-memory", "0"]) == 2
+
+
+def _children(pid):
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("signal_name, delay, code", [("SIGINT", 0.3, 130), ("SIGINT", 1.5, 130),
+                                                      ("SIGINT", 3.0, 130), ("SIGTERM", 2.0, 143)])
+def test_a_signal_to_the_main_process_ends_the_run_and_leaves_no_process(signal_name, delay, code):
+    """FullyConnected(1024, 1024) in full mode takes minutes: the signal lands while the check's process and
+    its workers start or run. Only the main process gets it (as from `timeout -s INT` or a CI supervisor)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    command = ["gradcheck", "core:FullyConnected", "--args", "1024", "1024"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    children = _children(process.pid)
+    start = time.perf_counter()
+    process.send_signal(getattr(signal, signal_name))
+    _, err = process.communicate(timeout=30)
+    assert time.perf_counter() - start < 2.5
+    assert process.returncode == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gradcheck: stopped by {signal_name}"), err
+    time.sleep(0.5)
+    left = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"{len(children)} children before, still running: {left}"
