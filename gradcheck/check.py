@@ -385,7 +385,7 @@ def _base_point(target: Target, state: HeldState, report: GradcheckReport, step:
 
 def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, step: float | None,
          rtol: float | None, atol: float, parameters: Sequence[str] | Mapping[str, str] | None,
-         progress: bool | None = None, jobs: int | None = None) -> GradcheckReport:
+         progress: bool | None = None, jobs: int | None = None, scheduler: object | None = None) -> GradcheckReport:
     """The pipeline: hold the state -> the base point -> a first backward, then the parameters -> the
     analytic pass -> numeric differences per tensor (in workers when long) -> the stale-cache re-check.
 
@@ -412,7 +412,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
         shown = progress if progress is not None else getattr(sys.stderr, "isatty", lambda: False)()
         measured = _expected(target, s, grads, tensors, out.size, seconds_per_forward) if shown else None
         meter = _progress(report, tensors, seconds_per_forward, progress, measured)
-        workers = Workers(default_jobs() if jobs is None else jobs, target, seconds_per_forward)
+        workers = Workers(default_jobs() if jobs is None else jobs, target, seconds_per_forward, scheduler)
         owner_index = {id(obj): i for i, (_, obj) in enumerate(target.owners)}
         factors = _scalars(target.owners)
 
@@ -530,7 +530,8 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
                 atol: float = 0.0, seed: int = 0, parameters: Sequence[str] | Mapping[str, str] | None = None,
                 reseed: int | None = None, before_forward: Callable[[], None] | None = None,
                 eps: float | None = None, progress: bool | None = None, jobs: int | None = None,
-                timeout: float | None = None) -> GradcheckReport:
+                timeout: float | None = None,
+                scheduler: object | None = None) -> GradcheckReport:
     """Check ``layer.backward`` and its parameter gradients against finite differences of ``layer.forward``.
 
     Parameters
@@ -572,6 +573,10 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
         Worker processes for long full checks (default: the number of cores; 1: this process only). Each
         worker checks a copy of the layer with BLAS limited to one thread; a layer that cannot be copied to a
         worker is checked here, and the report says so.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler (``"tcp://host:8786"``): the full pass's groups of every tensor of 8 or more groups
+        run on its workers (joblib's dask backend; the ``cluster`` extra), each checking a copy of the layer
+        with one BLAS thread, as the local workers do; a chunk on a worker that dies is run again elsewhere.
     timeout : float, optional
         Seconds the whole check may take. With a timeout the check runs in a child process (a copy of the
         layer); past it the child and everything it started are killed and the report fails, naming the
@@ -589,14 +594,15 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
     x = input_array(inputs, rng)
     target = LayerTarget(layer, x, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs, scheduler=scheduler)
 
 
 @_time_limited
 def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, step: float | None = None,
                rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                parameters: Sequence[str] | Mapping[str, str] | None = None, eps: float | None = None,
-               progress: bool | None = None, jobs: int | None = None, timeout: float | None = None) -> GradcheckReport:
+               progress: bool | None = None, jobs: int | None = None, timeout: float | None = None,
+                scheduler: object | None = None) -> GradcheckReport:
     """Check ``loss_layer.backward(label)`` against finite differences of ``loss_layer.forward(p, label)``.
 
     ``prediction`` is an array or a shape (random probability rows are drawn); ``label`` defaults to
@@ -608,7 +614,7 @@ def check_loss(loss_layer, prediction, label=None, *, mode: str | None = None, s
     y = one_hot_like(p.shape, rng) if label is None else as_float64(label, "label")
     target = LossTarget(loss_layer, p, y, rng)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs, scheduler=scheduler)
 
 
 @_time_limited
@@ -616,7 +622,8 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
                   step: float | None = None, rtol: float | None = None, atol: float = 0.0, seed: int = 0,
                   eps: float | None = None, progress: bool | None = None, jobs: int | None = None,
                   parameters: Sequence[str] | Mapping[str, str] | None = None,
-                  timeout: float | None = None) -> GradcheckReport:
+                  timeout: float | None = None,
+                scheduler: object | None = None) -> GradcheckReport:
     """Check the gradient of the network's loss w.r.t. every trainable layer's parameters (``parameters=``
     selects by path, as in :func:`check_layer`: ``"layers.0"``, ``"!layers.2.bias"``).
 
@@ -632,14 +639,15 @@ def check_network(network, *, batch: tuple[np.ndarray, np.ndarray] | None = None
         tuple(np.array(b, copy=True) for b in batch)
     target = NetworkTarget(network, data)
     return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps),
-                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs)
+                rtol=rtol, atol=atol, parameters=parameters, progress=progress, jobs=jobs, scheduler=scheduler)
 
 
 @_time_limited
 def check_function(forward: Callable, backward: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                   jobs: int | None = None, timeout: float | None = None) -> GradcheckReport:
+                   jobs: int | None = None, timeout: float | None = None,
+                scheduler: object | None = None) -> GradcheckReport:
     """Check a functional pair: ``out, cache = forward(*inputs)`` and ``backward(dout, cache)``, which returns
     the gradients of every input, in order (a single array when there is one input).
 
@@ -658,7 +666,7 @@ def check_function(forward: Callable, backward: Callable, *inputs, mode: str | N
     arrays = {name: input_array(value, rng, name) for name, value in zip(names, inputs)}
     target = FunctionTarget(forward, backward, arrays, rng, _hook(reseed, before_forward))
     return _run(target, _new_report(target.label, mode, seed, atol), rng, step=_step(step, eps=None),
-                rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs)
+                rtol=rtol, atol=atol, parameters=None, progress=progress, jobs=jobs, scheduler=scheduler)
 
 
 def _is_loss(obj: object) -> bool:

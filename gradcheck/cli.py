@@ -122,6 +122,9 @@ def _parser() -> _Parser:
                         help="refuse a check whose estimated memory is larger (default: half the available memory)")
     parser.add_argument("--max-seconds", type=float, metavar="SECONDS",
                         help="refuse a check whose estimate (from one timed forward) is longer (default: no limit)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run full passes on the workers of this Dask scheduler (tcp://host:8786; needs the "
+                             "'cluster' extra)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--html", metavar="FILE",
                         help="also write one self-contained HTML page of every check, failures first, with a "
@@ -311,6 +314,8 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
     _guard_cost(obj, shape, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
           "progress": args.progress, "jobs": args.jobs, "parameters": args.parameters}
+    if args.scheduler:
+        kw["scheduler"] = args.scheduler
     ctor = ", ".join(map(repr, args.ctor_args))
     sets = "".join(f", {k}={v!r}" for k, v in args.assign)
     if args.fuzz:

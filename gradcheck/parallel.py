@@ -9,7 +9,8 @@ to a worker (pickled) is checked serially, and the report says so.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -62,12 +63,15 @@ def _merge(parts: list[Estimates]) -> Estimates:
 class Workers:
     """Runs :func:`finite_differences` for chunks of probes in worker processes."""
 
-    def __init__(self, jobs: int, target, seconds_per_forward: float) -> None:
+    def __init__(self, jobs: int, target, seconds_per_forward: float, scheduler: object | None = None) -> None:
         self.jobs, self.target, self.per_forward = jobs, target, seconds_per_forward
         self.failure: str | None = None         # why the workers could not be used, if they could not
         self.used = False
+        self.scheduler = scheduler              # a Dask scheduler's address (or a distributed.Client)
 
     def worth_it(self, groups: int) -> bool:
+        if self.scheduler is not None:          # asked for by name: every full pass of more than a few groups
+            return self.failure is None and groups >= 8
         return self.jobs > 1 and self.failure is None and 2 * groups * self.per_forward > PARALLEL_MIN_SECONDS
 
     def differences(self, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
@@ -77,16 +81,41 @@ class Workers:
         the forwards each chunk took."""
         from joblib import Parallel, delayed
 
-        chunks = [list(c) for c in np.array_split(np.arange(len(probes)), 4 * self.jobs) if len(c)]
         try:
-            run = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator")
-            parts = []
-            for part, calls in run(delayed(_work)(self.target, locate, [probes[i] for i in chunk], analytic, step,
-                                                  eps, rule) for chunk in chunks):
-                parts.append(part)
-                tick(calls)
+            with _cluster(self.scheduler) as workers:
+                jobs = workers or self.jobs
+                chunks = [list(c) for c in np.array_split(np.arange(len(probes)), 4 * jobs) if len(c)]
+                run = Parallel(n_jobs=jobs, return_as="generator", **({} if workers else {"backend": "loky"}))
+                parts = []
+                for part, calls in run(delayed(_work)(self.target, locate, [probes[i] for i in chunk], analytic,
+                                                      step, eps, rule) for chunk in chunks):
+                    parts.append(part)
+                    tick(calls)
         except Exception as exc:  # noqa: BLE001 - pickling a user's layer can fail in many ways: go serial
             self.failure = f"{type(exc).__name__}: {exc}"
             return None
         self.used = True
         return _merge(parts)
+
+
+@contextmanager
+def _cluster(scheduler: object | None) -> Iterator[int]:
+    """With a Dask scheduler (an address, or a ``distributed.Client``): a client on it for the pass, and the
+    number of worker threads it has (joblib's dask backend sends the chunks there; a chunk on a worker that
+    dies is run again elsewhere). Without one: 0, and the local processes do the work."""
+    if scheduler is None:
+        yield 0
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("a Dask scheduler needs the 'cluster' extra: pip install -e '.[cluster]'") from None
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler, set_as_default=False)
+    try:
+        from joblib import parallel_config
+
+        with parallel_config(backend="dask", client=client):
+            yield max(1, sum(client.nthreads().values()))
+    finally:
+        if client is not scheduler:
+            client.close()

@@ -995,3 +995,23 @@ class BiasScaledConv:
                 self._gradient_bias = self._gradient_bias * 1.5
                 return grad
         return _Conv(*args, **kwargs)
+
+
+class SlowFullyConnected:
+    """x @ W + b with a short sleep in every forward, so a check lasts long enough to lose a worker midway."""
+
+    def __init__(self, n_in: int = 12, n_out: int = 4, delay: float = 0.01) -> None:
+        rng = np.random.default_rng(8)
+        self.weights = rng.standard_normal((n_in + 1, n_out))
+        self.delay = delay
+
+    def forward(self, x):
+        import time
+
+        time.sleep(self.delay)
+        self.x = x
+        return x @ self.weights[:-1] + self.weights[-1]
+
+    def backward(self, e):
+        self.gradient_weights = np.vstack([self.x.T @ e, e.sum(axis=0)])
+        return e @ self.weights[:-1].T

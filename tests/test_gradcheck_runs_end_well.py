@@ -40,8 +40,8 @@ def test_nan_and_inf_gradients_are_written_as_standard_json(modules, capsys):
     modules("nan_mod", "import numpy as np\n"
                        "class InfGradient:\n"
                        "    def forward(self, x):\n        return 2 * x\n"
-                       "    def backward(self, e):\n        g = 2 * e\n        g[0, 0] = np.inf\n        g[1, 1] = np.nan\n"
-                       "        return g\n")
+                       "    def backward(self, e):\n        g = 2 * e\n"
+                       "        g[0, 0] = np.inf\n        g[1, 1] = np.nan\n        return g\n")
     assert main(["nan_mod:InfGradient", "--features", "3", "--json"]) == 1
     document = _strict(capsys.readouterr().out)
     worst = document["checks"][0]["report"]["tensors"][0]["worst"]
@@ -144,7 +144,6 @@ def test_a_signal_to_the_main_process_ends_the_run_and_leaves_no_process(signal_
     its workers start or run. Only the main process gets it (as from `timeout -s INT` or a CI supervisor)."""
     import signal
     import subprocess
-    import sys
     import time
 
     import psutil
