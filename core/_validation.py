@@ -8,7 +8,16 @@ import math
 
 import numpy as np
 
-__all__ = ["as_batch", "as_tensor", "all_finite", "check_shape", "dot_product", "require_finite"]
+__all__ = ["positive_int", "as_batch", "as_tensor", "all_finite", "check_shape", "dot_product", "require_finite"]
+
+
+def positive_int(value: object, owner: str, name: str) -> int:
+    """``value`` as an int >= 1; TypeError for a non-integer (bool included), ValueError below 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be >= 1, got {value}")
+    return int(value)
 
 
 def all_finite(x: np.ndarray) -> bool:

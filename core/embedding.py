@@ -4,17 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from core._initializer import random_source
+from core._validation import positive_int
 from core.layer import TrainableLayer
 
 __all__ = ["Embedding"]
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"Embedding: {name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"Embedding: {name} must be >= 1, got {value}")
-    return int(value)
 
 
 class Embedding(TrainableLayer):
@@ -39,8 +32,8 @@ class Embedding(TrainableLayer):
     def __init__(self, vocabulary_size: int, embedding_size: int,
                  rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
-        self.vocabulary_size = _positive_int(vocabulary_size, "vocabulary_size")
-        self.embedding_size = _positive_int(embedding_size, "embedding_size")
+        self.vocabulary_size = positive_int(vocabulary_size, "Embedding", "vocabulary_size")
+        self.embedding_size = positive_int(embedding_size, "Embedding", "embedding_size")
         self._weights = random_source(rng).standard_normal((self.vocabulary_size, self.embedding_size))
 
     def _expected_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -5,19 +5,11 @@ import numpy as np
 
 from core._blocks import BLOCK
 from core._initializer import random_source
-from core._validation import all_finite, require_finite
+from core._validation import all_finite, positive_int, require_finite
 from core.layer import TrainableLayer
 
 __all__ = ["FullyConnected"]
 
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"FullyConnected: {name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"FullyConnected: {name} must be >= 1, got {value}")
-    return int(value)
 
 
 class FullyConnected(TrainableLayer):
@@ -46,8 +38,8 @@ class FullyConnected(TrainableLayer):
     def __init__(self, input_size: int, output_size: int, rng: np.random.Generator | int | None = None,
                  dtype: np.dtype | type = np.float64) -> None:
         super().__init__()
-        self.input_size = _positive_int(input_size, "input_size")
-        self.output_size = _positive_int(output_size, "output_size")
+        self.input_size = positive_int(input_size, "FullyConnected", "input_size")
+        self.output_size = positive_int(output_size, "FullyConnected", "output_size")
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"FullyConnected: dtype must be a float dtype, got {dtype}")

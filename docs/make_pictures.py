@@ -8,21 +8,12 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from core import Conv, TanH  # noqa: E402
+from core import TanH  # noqa: E402
 from gradcheck import check_layer  # noqa: E402
 from gradcheck.pictures import tensor_figure  # noqa: E402
+from tests.broken_layers import OneChannelConv  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-class OneChannelConv(Conv):
-    """A convolution whose weight gradient is 1.5x too large in input channel 1."""
-
-    def backward(self, error_tensor):
-        grad = super().backward(error_tensor)
-        self._gradient_weights = self._gradient_weights.copy()
-        self._gradient_weights[:, 1] *= 1.5
-        return grad
 
 
 def main() -> None:

@@ -1015,3 +1015,18 @@ class SlowFullyConnected:
     def backward(self, e):
         self.gradient_weights = np.vstack([self.x.T @ e, e.sum(axis=0)])
         return e @ self.weights[:-1].T
+
+
+class OneChannelConv:
+    """core's Conv whose weight gradient is 1.5x too large in input channel 1 of every kernel."""
+
+    def __new__(cls, *args, **kwargs):
+        from core import Conv
+
+        class _Conv(Conv):
+            def backward(self, error_tensor):
+                grad = super().backward(error_tensor)
+                self._gradient_weights = self._gradient_weights.copy()
+                self._gradient_weights[:, 1] *= 1.5
+                return grad
+        return _Conv(*args, **kwargs)

@@ -10,19 +10,9 @@ from core import Conv, ReLU, TanH
 from gradcheck import check_layer
 from gradcheck.cli import main
 from gradcheck.pictures import grid, grid_position, write_html
-from tests.broken_layers import MeanInsteadOfSum
+from tests.broken_layers import MeanInsteadOfSum, OneChannelConv
 
 pytest.importorskip("matplotlib", reason="the pictures need the 'plot' extra")
-
-
-class OneChannelConv(Conv):
-    """Conv whose weight gradient is wrong in input channel 1 of every kernel."""
-
-    def backward(self, error_tensor):
-        grad = super().backward(error_tensor)
-        self._gradient_weights = self._gradient_weights.copy()
-        self._gradient_weights[:, 1] *= 1.5
-        return grad
 
 
 class ShiftedKernelConv(Conv):
@@ -105,7 +95,7 @@ def test_the_html_of_a_report_and_of_the_command(tmp_path, monkeypatch):
     text = page.read_text()
     assert text.index("failing") < text.index("passing") and "http" not in text
     module = tmp_path / "broken_mod.py"
-    module.write_text("from tests.broken_layers import MeanInsteadOfSum\n")
+    module.write_text("from tests.broken_layers import MeanInsteadOfSum, OneChannelConv\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["broken_mod:MeanInsteadOfSum", "--args", "4", "3", "--html", str(tmp_path / "cli.html")]) == 1
     assert (tmp_path / "cli.html").read_text().count("<img") == 3

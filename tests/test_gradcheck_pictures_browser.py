@@ -9,7 +9,7 @@ import pytest
 
 from gradcheck import check_layer
 from gradcheck.pictures import write_html
-from tests.test_gradcheck_pictures import OneChannelConv
+from tests.broken_layers import OneChannelConv
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium on this machine (.ci/run installs Debian's "
