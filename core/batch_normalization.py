@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core._validation import require_finite
 from core.layer import BiasedLayer
 
 __all__ = ["BatchNormalization"]
@@ -74,7 +75,7 @@ class BatchNormalization(BiasedLayer):
     # ------------------------------------------------------------------------------------- the maths
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """X : ndarray of shape (batch, channels) or (batch, channels, y, x) -> the same shape."""
-        x = self._check_tensor(input_tensor, (2, 4))
+        x = self._check_tensor(input_tensor, (2, 4), finite=False)     # tested through the statistics below
         self._check_parameters()
         if x.shape[1] != self.channels:
             raise ValueError(f"{self.name}.forward: input_tensor must have {self.channels} channels on axis 1, "
@@ -82,10 +83,15 @@ class BatchNormalization(BiasedLayer):
         image = x.ndim == 4
         v = self.reformat(x) if image else x
         if self.testing_phase:
+            require_finite(x, f"{self.name}.forward", "input_tensor")
             mean = np.zeros(self.channels) if self.moving_mean is None else self.moving_mean
             var = np.ones(self.channels) if self.moving_var is None else self.moving_var
         else:
-            mean, var = v.mean(axis=0), v.var(axis=0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                mean, var = v.mean(axis=0), v.var(axis=0)
+            # a NaN or inf anywhere in a channel makes its mean or variance NaN or inf: no pass of its own
+            if not (np.isfinite(mean).all() and np.isfinite(var).all()):
+                self._non_finite(x, "forward", "input_tensor")
             first = self.moving_mean is None
             self.moving_mean = mean.copy() if first else MOMENTUM * self.moving_mean + (1 - MOMENTUM) * mean
             self.moving_var = var.copy() if first else MOMENTUM * self.moving_var + (1 - MOMENTUM) * var
@@ -101,12 +107,16 @@ class BatchNormalization(BiasedLayer):
         Training, per channel over the N rows: with g = E * gamma,
         dX = inv_std / N * (N g - sum g - x_hat * sum(g * x_hat)); testing: dX = g * inv_std.
         """
-        (x_hat, inv_std, image, testing), e = self._recall(error_tensor)
+        (x_hat, inv_std, image, testing), e = self._recall(error_tensor, finite=False)
         if image:
             self._image_shape = e.shape
         ev = self.reformat(e) if image else e
-        self._gradient_weights = np.sum(ev * x_hat, axis=0)
-        self._gradient_bias = ev.sum(axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            self._gradient_weights = np.sum(ev * x_hat, axis=0)
+            self._gradient_bias = ev.sum(axis=0)
+        # the bias gradient is the error summed per channel: NaN or inf exactly where the error has one
+        if not np.isfinite(self._gradient_bias).all():
+            self._non_finite(e, "backward", "error_tensor")
         g = ev * self._weights
         if testing:
             grad = g * inv_std
@@ -117,6 +127,12 @@ class BatchNormalization(BiasedLayer):
             self._weights = self._optimizer.calculate_update(self._weights, self._gradient_weights)
             self._bias = self._bias_optimizer.calculate_update(self._bias, self._gradient_bias)
         return self.reformat(grad) if image else grad
+
+    def _non_finite(self, arr: np.ndarray, method: str, name: str) -> None:
+        """Name the first NaN/inf of ``arr``; if there is none, a sum over a channel overflowed."""
+        require_finite(arr, f"{self.name}.{method}", name)
+        raise ValueError(f"{self.name}.{method}: a sum over a channel of {name} overflowed although it is finite "
+                         f"(max |value| {np.abs(arr).max():.3g})")
 
     def __repr__(self) -> str:
         return f"BatchNormalization({self.channels})"

@@ -254,3 +254,27 @@ def test_a_network_with_an_rnn_learns_a_sequence_task():
         net.append_layer(layer)
     net.train(1500)
     assert sequence_accuracy(net) >= 0.8
+
+
+@pytest.mark.parametrize("testing", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_batch_norm_names_a_bad_element_found_through_its_statistics(testing, bad):
+    """Training tests the input through the per-channel mean and variance, backward the error through the
+    bias gradient (its per-channel sum): no pass of their own, and the same message naming the element."""
+    rng = np.random.default_rng(0)
+    layer = BatchNormalization(3)
+    layer.forward(rng.standard_normal((4, 3, 2, 2)))
+    layer.testing_phase = testing
+    x = rng.standard_normal((4, 3, 2, 2))
+    x[2, 1, 0, 1] = bad
+    with pytest.raises(ValueError, match=r"forward: input_tensor must be finite, got 1 NaN/inf element\(s\), "
+                                         r"first at index \(2, 1, 0, 1\)"):
+        layer.forward(x)
+    layer.forward(rng.standard_normal((4, 3, 2, 2)))
+    e = rng.standard_normal((4, 3, 2, 2))
+    e[3, 2, 1, 1] = bad
+    with pytest.raises(ValueError, match=r"backward: error_tensor must be finite, got 1 NaN/inf element\(s\), "
+                                         r"first at index \(3, 2, 1, 1\)"):
+        layer.backward(e)
+    with pytest.raises(ValueError, match="overflowed although it is finite"):
+        BatchNormalization(1).forward(np.array([[1e308], [-1e308], [1e308]]))
