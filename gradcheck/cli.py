@@ -462,9 +462,8 @@ def _stop_workers() -> None:
 def _write_html(path: str, plan: _Plan) -> None:
     from gradcheck.pictures import write_html
 
-    items = [(c.label, c.fuzz if c.fuzz is not None else c.report if c.report is not None else
-              f"{c.label}: {c.error}") for c in plan.checks]
-    write_html(path, [(label, item) if not isinstance(item, str) else (label, _Raised(item)) for label, item in items])
+    write_html(path, [(c.label, c.fuzz if c.fuzz is not None else c.report if c.report is not None else
+                       _Raised(f"{c.label}: {c.error}")) for c in plan.checks])
 
 
 @dataclass

@@ -324,10 +324,10 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
                         noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
                         skipped=out.skipped, hint=hint, note=note)
     # every element, for the pictures (not part of to_dict or the text): NaN where an element was not reached
-    check.elements = ElementArrays(a.reshape(shape).copy(), out.numeric.reshape(shape).copy(),
-                                   out.tolerance.reshape(shape).copy(), (out.failed & out.checked).reshape(shape),
-                                   out.checked.reshape(shape).copy(), out.level.reshape(shape).copy(),
-                                   np.array(tensor, dtype=np.float64, copy=True))
+    # out's arrays and the analytic copy are this check's own; the tensor is the caller's live array
+    check.elements = ElementArrays(a.reshape(shape), out.numeric.reshape(shape), out.tolerance.reshape(shape),
+                                   (out.failed & out.checked).reshape(shape), out.checked.reshape(shape),
+                                   out.level.reshape(shape), np.array(tensor, dtype=np.float64, copy=True))
     return check
 
 
