@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._blocks import BLOCK
 from core._initializer import random_source
 from core._validation import all_finite, positive_int, require_finite
 from core.layer import TrainableLayer
 
 __all__ = ["FullyConnected"]
+
+# elements per block of output rows that forward adds the bias to and tests while they are in cache:
+# 1 MB of float64, one core's L2 share here
+BLOCK = 1 << 17
 
 
 

@@ -65,7 +65,7 @@ class Layer:
     def _recall(self, error_tensor: object, finite: bool = True) -> tuple[Any, np.ndarray]:
         """Return ``(cache, error)`` with ``error`` checked against the shape of the last forward output.
 
-        ``finite=False`` leaves the NaN/inf test to the caller (who must still make it)."""
+        ``finite=False`` leaves NaN/inf to the caller: a test of its own, or a result that carries them."""
         if self._output_shape is None:
             raise RuntimeError(f"{self.name}.backward called before forward: call forward(input_tensor) first")
         error = as_tensor(error_tensor, f"{self.name}.backward", "error_tensor", finite=finite)

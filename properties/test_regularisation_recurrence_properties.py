@@ -21,10 +21,16 @@ def _per_channel(x: np.ndarray) -> np.ndarray:
 
 @given(IMAGES_OR_VECTORS)
 def test_batch_norm_training_output_has_mean_0_and_variance_1_per_channel(x):
-    """With gamma = 1 and beta = 0; a channel whose variance is not far above eps keeps var / (var + eps)."""
+    """With gamma = 1 and beta = 0; a channel whose variance is not far above eps keeps var / (var + eps).
+
+    The mean is 0 up to rounding: ``x - mean`` carries the mean's rounding, up to (n + 2) eps max|x| for n
+    rows, and normalising multiplies it by 1 / sqrt(var + eps), 1e5 for a constant channel (a constant channel
+    of 682.77 gave 1.1e-8: one ulp of 682.77 times 1e5)."""
     y = _per_channel(BatchNormalization(x.shape[1]).forward(x))
-    var = _per_channel(x).var(axis=0)
-    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-9)
+    xc = _per_channel(x)
+    var = xc.var(axis=0)
+    rounding = (len(xc) + 2) * np.finfo(float).eps * np.abs(xc).max(axis=0) / np.sqrt(var + EPS)
+    assert (np.abs(y.mean(axis=0)) <= np.maximum(1e-9, rounding)).all()
     np.testing.assert_allclose(y.var(axis=0), var / (var + EPS), rtol=1e-6, atol=1e-12)
 
 

@@ -233,7 +233,7 @@ def test_bias_and_finiteness_over_several_row_blocks(rng):
 def test_outputs_of_several_blocks_against_an_independent_product():
     """The bias is added and tested in blocks of rows: an output of 300 x 512 spans two blocks; the last row's
     NaN is found in the second."""
-    from core._blocks import BLOCK
+    from core.fully_connected import BLOCK
 
     rng = np.random.default_rng(3)
     layer = FullyConnected(8, 512, rng)
