@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcheck.check import _is_loss, check_layer, check_loss
+from gradcheck.frameworks import framework_of
 from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, index_builder, layer_builder, loss_builder
 from gradcheck.limits import CheckTimedOut, ChildRaised, run_limited, stop_children
 from gradcheck.parallel import default_jobs
@@ -87,8 +88,12 @@ def _parser() -> _Parser:
     parser.add_argument("--batch", type=int, default=8,
                         help="batch size of a (batch, features) input (default: %(default)s)")
     parser.add_argument("--features", type=int, help="input width (default: the layer's input_size)")
-    parser.add_argument("--shape", help="the whole input shape B,D1,D2,... for inputs of any rank (default: "
-                                        "(batch, features))")
+    parser.add_argument("--shape", nargs="+", metavar="B,D1,...",
+                        help="the whole input shape B,D1,D2,... for inputs of any rank (default: (batch, "
+                             "features)); a torch or JAX function of several inputs takes one shape each")
+    parser.add_argument("--framework", choices=["numpy", "torch", "jax"],
+                        help="what the target is written in (default: told from the target: a torch Module or "
+                             "autograd.Function, a JAX custom_vjp, or the framework its module imports)")
     parser.add_argument("--reseed", type=int, metavar="N",
                         help="np.random.seed(N) before every forward (default: off)")
     parser.add_argument("--mode", choices=["full", "fast"], default="full",
@@ -210,13 +215,19 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise UsageError(f"--html: cannot write {args.html!r}: {folder} is not a writable folder")
     if args.shape is not None:
-        try:
-            args.shape = tuple(int(v) for v in args.shape.split(","))
-        except ValueError:
-            raise UsageError(f"--shape: expected integers B,D1,D2,..., got {args.shape!r}") from None
-        if min(args.shape) < 1:
-            raise UsageError(f"--shape: every dimension must be >= 1, got {args.shape}")
+        args.shapes = [_shape(text) for text in args.shape]
+        args.shape = args.shapes[0]
     return args
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--shape: expected integers B,D1,D2,..., got {text!r}") from None
+    if min(shape) < 1:
+        raise UsageError(f"--shape: every dimension must be >= 1, got {shape}")
+    return shape
 
 
 def _is_literal(text: str) -> bool:
@@ -336,6 +347,39 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
     return _Check(label, lambda: check_layer(obj, shape, reseed=args.reseed, **kw))
 
 
+def framework_check(framework: str, factory: object, name: str, args: argparse.Namespace) -> _Check:
+    """A check of a torch or JAX target: a Module (class or instance), an autograd.Function (its ``apply``) or
+    a function; its inputs are the --shape values (or (batch, features))."""
+    if args.fuzz or args.indices or args.parameters is not None or args.scheduler:
+        raise UsageError(f"--fuzz, --indices, --parameters and --scheduler are for numpy layers, not {framework} "
+                         "targets")
+    if args.shape is None and args.features is None:
+        raise UsageError(f"{name}: give the input shape of the {framework} function: --shape B,D1,... (one per "
+                         "input)")
+    shapes = getattr(args, "shapes", None) or [(args.batch, args.features)]
+    kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
+          "progress": args.progress, "reseed": args.reseed}
+    try:
+        adapter = importlib.import_module(f"gradcheck.{framework}")
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    target = factory
+    if framework == "torch":
+        import torch
+
+        if isinstance(factory, type) and issubclass(factory, torch.autograd.Function):
+            target = factory.apply
+        elif isinstance(factory, type):
+            target = _build(factory, name, args.ctor_args, args.assign)
+        if isinstance(target, torch.nn.Module):
+            return _Check(f"{name}, inputs {', '.join(map(str, shapes))}",
+                          lambda: adapter.check_module(target, *shapes, **kw))
+    elif not callable(factory):
+        raise UsageError(f"{name} is a {type(factory).__name__}, not a JAX function")
+    return _Check(f"{name}, inputs {', '.join(map(str, shapes))}",
+                  lambda: adapter.check_function(target, *shapes, **kw))
+
+
 def _layer_classes(module: object) -> list[tuple[str, type]]:
     return [(n, c) for n, c in inspect.getmembers(module, inspect.isclass)
             if callable(getattr(c, "forward", None)) and callable(getattr(c, "backward", None))]
@@ -354,6 +398,12 @@ def _plan(args: argparse.Namespace) -> _Plan:
         factory = getattr(module, attr, None)
         if factory is None:
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
+        framework = args.framework or framework_of(factory, module)
+        if framework != "numpy":
+            return _Plan([framework_check(framework, factory, args.target, args)])
+        if len(getattr(args, "shapes", [])) > 1:
+            raise UsageError("several --shape values are for torch and JAX functions of several inputs; a numpy "
+                             "layer takes one input")
         obj = _build(factory, args.target, args.ctor_args, args.assign)
         if not (is_layer(obj) or _is_loss(obj)):
             raise UsageError(f"{args.target} built a {type(obj).__name__}, which has no forward/backward")

@@ -1,0 +1,159 @@
+"""Check JAX functions, custom VJPs included: analytic gradients from ``jax.vjp``, numeric ones from this
+checker.
+
+    from gradcheck.jax import check_function
+    check_function(my_softplus, (8, 5))
+
+float64 is enabled for the check (``jax_enable_x64``) and put back afterwards; arrays are checked as float64
+copies unless the function insists on another dtype, and the tolerance follows the precision it really
+computes in. The checked scalar is ``sum(f(*arrays) * E)`` for a fixed random ``E``, and ``jax.vjp``'s
+cotangent map applied to that ``E`` is the analytic side. Needs the ``jax`` extra; nothing in the numpy path
+imports this module.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import numpy as np
+
+from gradcheck.check import _new_report, _run, _time_limited
+from gradcheck.frameworks import argument_names, reseeding
+from gradcheck.prepare import input_array, validate_settings
+from gradcheck.report import GradcheckReport, GradientCheckError
+from gradcheck.targets import FunctionTarget
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:  # pragma: no cover - exercised where jax is missing
+    raise ImportError("gradcheck.jax needs JAX: pip install 'numpy-layers-gradcheck[jax]' "
+                      "(or pip install jax)") from exc
+
+__all__ = ["check_function", "assert_gradients"]
+
+
+def _flat(out: object):
+    """The output as one array: a tuple or list of arrays is checked as their concatenation."""
+    if isinstance(out, (tuple, list)) and out:
+        return jnp.concatenate([jnp.ravel(o) for o in out])
+    if hasattr(out, "dtype") and hasattr(out, "shape"):
+        return out
+    raise TypeError(f"gradcheck.jax: the function returned {type(out).__name__}; expected an array "
+                    "(or a tuple of arrays)")
+
+
+class JaxTarget(FunctionTarget):
+    """A JAX function through the functional protocol; each call gets fresh jnp arrays of the checked
+    dtypes. The forward and the VJP are compiled with ``jax.jit`` when the function can be traced, and run
+    eagerly otherwise (Python control flow on values)."""
+
+    def __init__(self, f: Callable, label: str, arrays: dict[str, np.ndarray], dtypes: list,
+                 rng: np.random.Generator, before_forward: Callable[[], None] | None) -> None:
+        super().__init__(self._forward, self._backward, arrays, rng, before_forward)
+        self.label, self._dtypes = label, dtypes
+
+        def flat(*args):
+            return _flat(f(*args))
+
+        def pullback(args, e):
+            out, vjp = jax.vjp(flat, *args)
+            return vjp(e.astype(out.dtype).reshape(out.shape))
+
+        self._eager = (flat, pullback)
+        self._jitted = (jax.jit(flat), jax.jit(pullback))
+        self._use_jit = True
+
+    def _run_either(self, which: int, *args):
+        if self._use_jit:
+            try:
+                return self._jitted[which](*args)
+            except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+                    jax.errors.TracerIntegerConversionError, jax.errors.TracerArrayConversionError):
+                self._use_jit = False           # Python control flow on values: run it as written
+        return self._eager[which](*args)
+
+    def _args(self, arrays) -> tuple:
+        return tuple(jnp.asarray(a, dtype=d) for a, d in zip(arrays, self._dtypes))
+
+    def _forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, object]:
+        args = self._args(arrays)
+        out = self._run_either(0, *args)
+        return np.asarray(out, dtype=np.float64).copy(), args
+
+    def _backward(self, dout: np.ndarray, args: tuple) -> list[np.ndarray]:
+        grads = self._run_either(1, args, jnp.asarray(dout))
+        return [np.asarray(g, dtype=np.float64) for g in grads]
+
+
+@contextmanager
+def _float64_enabled():
+    before = bool(jax.config.read("jax_enable_x64"))
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+def _dtype_for(value: object, x64_works: bool):
+    dtype = np.dtype(getattr(value, "dtype", np.float64))
+    if dtype.kind != "f":
+        raise TypeError(f"gradcheck.jax.check_function: inputs must be float arrays or shapes, got dtype {dtype} "
+                        "(close over integer arguments: check_function(lambda x: f(x, idx), x))")
+    return jnp.float64 if x64_works else dtype
+
+
+@_time_limited
+def check_function(f: Callable, *inputs, mode: str | None = None, step: float | None = None,
+                   rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
+                   before_forward: Callable[[], None] | None = None, progress: bool | None = None,
+                   timeout: float | None = None) -> GradcheckReport:
+    """Check ``jax.vjp``'s gradients of ``f(*inputs)`` (custom VJPs included) against finite differences.
+
+    Parameters
+    ----------
+    f : callable of arrays returning an array (or a tuple of arrays, checked as their concatenation)
+    inputs : arrays or shapes
+        Every input is checked; a shape ``(8, 5)`` is a standard normal float64 array drawn with ``seed``.
+        Close over other arguments (integer indices, PRNG keys): ``check_function(lambda x: f(x, key), x)``.
+    mode, step, rtol, atol, seed, progress, timeout
+        As for :func:`gradcheck.check_layer`.
+    reseed : int, optional
+        ``np.random.seed(reseed)`` before every call (JAX's own randomness is explicit in its keys).
+    before_forward : callable, optional
+        Called before every call (after ``reseed``).
+    """
+    validate_settings(mode, step, rtol, atol)
+    if not inputs:
+        raise TypeError("gradcheck.jax.check_function: give at least one input (an array or a shape)")
+    rng = np.random.default_rng(seed)
+    names = argument_names(f, len(inputs))
+    arrays = {n: input_array(np.asarray(v) if hasattr(v, "dtype") else v, rng, n) for n, v in zip(names, inputs)}
+    label = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
+    report = _new_report(label, mode, seed, atol)
+    with _float64_enabled():
+        dtypes = [_dtype_for(v, True) for v in inputs]
+        if any(getattr(v, "dtype", np.float64) != np.float64 for v in inputs) and not _runs_in_float64(f, arrays):
+            dtypes = [_dtype_for(v, False) for v in inputs]
+            report.warnings.append("the function does not run on float64 copies, so it is checked in its own dtypes")
+        target = JaxTarget(f, label, arrays, dtypes, rng, reseeding(reseed, before_forward))
+        _run(target, report, rng, step=step, rtol=rtol, atol=atol, parameters=[], progress=progress, jobs=1,
+             scheduler=None)
+    return report
+
+
+def _runs_in_float64(f: Callable, arrays: dict[str, np.ndarray]) -> bool:
+    try:
+        out = _flat(f(*(jnp.asarray(a, dtype=jnp.float64) for a in arrays.values())))
+    except (TypeError, ValueError):
+        return False
+    return out.dtype == jnp.float64
+
+
+def assert_gradients(f: Callable, *inputs, **kwargs) -> GradcheckReport:
+    """:func:`check_function`, raising :class:`GradientCheckError` (an ``AssertionError``) when it fails."""
+    report = check_function(f, *inputs, **kwargs)
+    if not report.ok:
+        raise GradientCheckError(report)
+    return report

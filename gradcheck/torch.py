@@ -1,0 +1,318 @@
+"""Check torch functions and modules: analytic gradients from autograd, numeric ones from this checker.
+
+    from gradcheck.torch import check_function, check_module
+    check_function(MyExp.apply, torch.randn(8, 5, dtype=torch.float64, requires_grad=True))
+    check_module(torch.nn.Linear(5, 3), (8, 5))
+
+The function is evaluated on float64 copies of its tensors where it allows (a module is checked as a float64
+deep copy), and in its own dtype otherwise; the tolerance follows the precision it really computes in, as for
+numpy layers. The checked scalar is ``sum(fn(*inputs) * E)`` for a fixed random ``E``; autograd's
+vector-Jacobian product with that ``E`` is the analytic side. Needs the ``torch`` extra; nothing in the
+numpy path imports this module.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from gradcheck.check import _input_names, _new_report, _run, _time_limited
+from gradcheck.frameworks import argument_names, reseeding
+from gradcheck.prepare import is_shape, validate_settings
+from gradcheck.report import GradcheckReport, GradientCheckError
+from gradcheck.targets import FunctionTarget
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - exercised where torch is missing
+    raise ImportError("gradcheck.torch needs PyTorch: pip install 'numpy-layers-gradcheck[torch]' "
+                      "(or pip install torch)") from exc
+
+__all__ = ["check_function", "check_module", "assert_gradients"]
+
+
+class TorchTarget(FunctionTarget):
+    """A torch callable seen through the functional protocol: its checked tensors are float64 (or own-dtype)
+    numpy arrays that this target turns into fresh leaf tensors for every call.
+
+    ``call(tensors)`` runs the function with the checked tensors in order and returns its output.
+    """
+
+    def __init__(self, call: Callable[[list], object], label: str, arrays: dict[str, np.ndarray],
+                 dtypes: list, rng: np.random.Generator, before_forward: Callable[[], None] | None) -> None:
+        super().__init__(self._forward, self._backward, arrays, rng, before_forward)
+        self.label, self._user_call, self._dtypes = label, call, dtypes
+        self._requires = [True] * len(arrays)
+
+    # -- the functional pair the engine calls
+
+    def _forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, object]:
+        tensors = [torch.tensor(a, dtype=d).requires_grad_(r) for a, d, r in zip(arrays, self._dtypes, self._requires)]
+        before = [t.detach().clone() for t in tensors]
+        out = _one_tensor(self._user_call(tensors))
+        for a, t, b in zip(arrays, tensors, before):
+            if not torch.equal(t.detach(), b):          # written in place (inside a custom Function's forward)
+                a[...] = t.detach().to(torch.float64).numpy()
+        return out.detach().to(torch.float64).numpy().copy(), (out, tensors)
+
+    def _backward(self, dout: np.ndarray, cache: tuple) -> list[np.ndarray]:
+        out, tensors = cache
+        wanted = [t for t in tensors if t.requires_grad]
+        e = torch.tensor(dout, dtype=out.dtype).reshape(out.shape)
+        grads = iter(torch.autograd.grad(out, wanted, grad_outputs=e, allow_unused=True) if wanted else ())
+        result = []
+        for t in tensors:
+            g = next(grads) if t.requires_grad else None
+            # no path from this tensor to the output: autograd's None is a zero gradient
+            result.append(np.zeros(tuple(t.shape)) if g is None else g.detach().to(torch.float64).numpy())
+        return result
+
+    # -- hygiene beyond the numpy protocol
+
+    def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
+        """Each tensor's gradient again with only that tensor requiring grad: a custom backward's
+        ``ctx.needs_input_grad`` branches run then, and must give the same gradient (or none at all)."""
+        if len(self.inputs) < 2:
+            return
+        for i, name in enumerate(self.inputs):
+            if grads.get(name) is None:
+                continue
+            self._requires = [j == i for j in range(len(self.inputs))]
+            try:
+                _, cache = self._call([v.copy() for v in self.inputs.values()])     # the hook, then forward
+                alone = self._backward(self.error.copy(), cache)[i]
+            except Exception as exc:  # noqa: BLE001 - a backward that fails here is the finding
+                problems.append(f"with only {name} requiring grad, backward raised {type(exc).__name__}: "
+                                f"{_first_line(exc)} (a ctx.needs_input_grad branch?)")
+                continue
+            finally:
+                self._requires = [True] * len(self.inputs)
+            if not np.allclose(alone, grads[name], rtol=1e-10, atol=0, equal_nan=True):
+                diff = np.abs(alone - grads[name])
+                idx = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.ndim else ()
+                problems.append(f"with only {name} requiring grad, backward gives another gradient of {name} "
+                                f"(max difference {float(diff[idx]):.3g} at index {tuple(int(k) for k in idx)}): "
+                                "a ctx.needs_input_grad branch computes it differently")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _one_tensor(value: object):
+    """The output as one tensor: a tuple or list of tensors is checked as their concatenation."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        return torch.cat([v.reshape(-1) for v in value])
+    raise TypeError(f"gradcheck.torch: the function returned {type(value).__name__}; expected a tensor "
+                    "(or a tuple of tensors)")
+
+
+# ------------------------------------------------------------------------------------------- the inputs
+
+def _as_tensor(value: object, rng: np.random.Generator) -> object:
+    """A shape becomes a standard normal float64 tensor that requires grad; anything else stays as it is."""
+    if is_shape(value):
+        return torch.tensor(rng.standard_normal(tuple(value))).requires_grad_(True)
+    return value
+
+
+def _checked_positions(args: Sequence[object]) -> list[int]:
+    """Floating tensors that require grad are checked (torch's own rule); when none does, every floating
+    tensor is. Other arguments (integer tensors, Python numbers, None) are passed as they are."""
+    floats = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.is_floating_point()]
+    wanted = [i for i in floats if args[i].requires_grad]
+    return wanted or floats
+
+
+def _runs_in_float64(call: Callable[[list], object], tensors: list) -> bool:
+    """Whether the function accepts float64 copies and returns float64."""
+    try:
+        with torch.no_grad():
+            out = _one_tensor(call([t.detach().to(torch.float64, copy=True) for t in tensors]))
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return out.dtype == torch.float64
+
+
+@contextmanager
+def _torch_held(threads: int = 1):
+    """torch's global random state and thread count put back afterwards; one intra-op thread meanwhile
+    (a check makes thousands of small calls, as numpy layers are checked with one BLAS thread)."""
+    rng_state, before = torch.random.get_rng_state(), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        torch.random.set_rng_state(rng_state)
+
+
+def _names(fn: Callable, count: int) -> list[str]:
+    """fn's positional parameter names (a custom Function's ``forward`` after ``ctx`` for its ``apply``), or
+    ``arg0``, ``arg1``... where there are none to read (a builtin)."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type) and issubclass(owner, torch.autograd.Function):
+        try:
+            return _input_names(owner.forward, count + 1)[1:]
+        except TypeError:
+            pass
+    return argument_names(fn, count)
+
+
+def _label(fn: object) -> str:
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type):                         # MyFunction.apply
+        return f"{owner.__name__}.apply"
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+# ------------------------------------------------------------------------------------------- the checks
+
+def _check(call: Callable[[list], object], label: str, names: list[str], tensors: list, dtypes64: bool,
+           rng: np.random.Generator, kw: dict) -> GradcheckReport:
+    own = [t.dtype for t in tensors]
+    dtypes = [torch.float64] * len(tensors) if dtypes64 else own
+    arrays = {n: t.detach().to(torch.float64).numpy().copy() for n, t in zip(names, tensors)}
+    hook = reseeding(kw["reseed"], kw["before_forward"], torch.manual_seed)
+    target = TorchTarget(call, label, arrays, dtypes, rng, hook)
+    report = _new_report(label, kw["mode"], kw["seed"], kw["atol"])
+    with _torch_held():
+        _run(target, report, rng, step=kw["step"], rtol=kw["rtol"], atol=kw["atol"], parameters=[],
+             progress=kw["progress"], jobs=1, scheduler=None)
+    if not dtypes64 and any(d != torch.float64 for d in own):
+        report.warnings.append(f"the function does not run on float64 copies, so it is checked in its own "
+                               f"dtypes ({', '.join(sorted({str(d) for d in own}))})")
+    return report
+
+
+@_time_limited
+def check_function(fn: Callable, *inputs, mode: str | None = None, step: float | None = None,
+                   rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
+                   before_forward: Callable[[], None] | None = None, progress: bool | None = None,
+                   timeout: float | None = None) -> GradcheckReport:
+    """Check autograd's gradients of ``fn(*inputs)`` (a custom ``autograd.Function.apply``, a module, a
+    closure) against finite differences.
+
+    Parameters
+    ----------
+    fn : callable returning a tensor (or a tuple of tensors, checked as their concatenation)
+    inputs : tensors, shapes, or other arguments
+        Floating tensors that require grad are checked (every floating tensor when none does); a shape
+        ``(8, 5)`` is a standard normal float64 tensor drawn with ``seed``. Other arguments are passed as
+        they are. The caller's tensors are never modified.
+    mode, step, rtol, atol, seed, progress, timeout
+        As for :func:`gradcheck.check_layer`.
+    reseed : int, optional
+        ``torch.manual_seed(reseed)`` and ``np.random.seed(reseed)`` before every call, for a function that
+        draws random numbers (dropout); torch's random state is put back afterwards.
+    before_forward : callable, optional
+        Called before every call (after ``reseed``).
+
+    Returns
+    -------
+    GradcheckReport
+        One entry per checked tensor, named after ``fn``'s parameters (``arg0``... when it takes ``*args``).
+    """
+    validate_settings(mode, step, rtol, atol)
+    kw = {"mode": mode, "step": step, "rtol": rtol, "atol": atol, "seed": seed, "reseed": reseed,
+          "before_forward": before_forward, "progress": progress}
+    if not inputs:
+        raise TypeError("gradcheck.torch.check_function: give at least one input (a tensor or a shape)")
+    rng = np.random.default_rng(seed)
+    args = [_as_tensor(a, rng) for a in inputs]
+    checked = _checked_positions(args)
+    if not checked:
+        raise TypeError("gradcheck.torch.check_function: no floating tensor among the inputs "
+                        f"({', '.join(type(a).__name__ for a in args)}); give tensors or shapes")
+    all_names = _names(fn, len(args))
+
+    def call(tensors: list) -> object:
+        full = list(args)
+        for i, t in zip(checked, tensors):
+            full[i] = t
+        return fn(*full)
+
+    tensors = [args[i] for i in checked]
+    return _check(call, _label(fn), [all_names[i] for i in checked], tensors, _runs_in_float64(call, tensors),
+                  rng, kw)
+
+
+@_time_limited
+def check_module(module, *inputs, mode: str | None = None, step: float | None = None, rtol: float | None = None,
+                 atol: float = 0.0, seed: int = 0, reseed: int | None = None,
+                 before_forward: Callable[[], None] | None = None, progress: bool | None = None,
+                 timeout: float | None = None) -> GradcheckReport:
+    """Check a ``torch.nn.Module``: its floating inputs and every parameter that requires grad, by name
+    (``"weight"``, ``"0.bias"``, ``"conv.weight"``).
+
+    The module is checked as a float64 deep copy where it can be copied and converted (the caller's module is
+    then untouched); otherwise as it is, in its own dtype, with every parameter and buffer put back
+    afterwards. Its buffers (running statistics) are carried between calls as in normal use: state that
+    changes the output from call to call is refused as "not deterministic". Other parameters as
+    :func:`check_function`.
+    """
+    validate_settings(mode, step, rtol, atol)
+    kw = {"mode": mode, "step": step, "rtol": rtol, "atol": atol, "seed": seed, "reseed": reseed,
+          "before_forward": before_forward, "progress": progress}
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"gradcheck.torch.check_module: expected a torch.nn.Module, got {type(module).__name__}")
+    if not inputs:
+        raise TypeError("gradcheck.torch.check_module: give at least one input (a tensor or a shape)")
+    rng = np.random.default_rng(seed)
+    args = [_as_tensor(a, rng) for a in inputs]
+    checked_inputs = _checked_positions(args)
+    subject, in64 = _float64_copy(module)
+    params = [(n, p) for n, p in subject.named_parameters() if p.requires_grad]
+    input_names = _names(module.forward, len(args))
+
+    def call(tensors: list) -> object:
+        full = list(args)
+        for i, t in zip(checked_inputs, tensors):
+            full[i] = t
+        replaced = dict(zip((n for n, _ in params), tensors[len(checked_inputs):]))
+        return torch.func.functional_call(subject, replaced, tuple(full))
+
+    tensors = [args[i] for i in checked_inputs] + [p for _, p in params]
+    names = [input_names[i] for i in checked_inputs] + [n for n, _ in params]
+    with _module_held(subject):
+        return _check(call, type(module).__name__, names, tensors, in64 and _runs_in_float64(call, tensors),
+                      rng, kw)
+
+
+def _float64_copy(module):
+    """(a float64 deep copy, True), or (the module itself, False) when it cannot be copied or converted."""
+    try:
+        return copy.deepcopy(module).to(torch.float64), True
+    except Exception:  # noqa: BLE001 - any failure to copy means: check the module itself
+        return module, False
+
+
+@contextmanager
+def _module_held(module):
+    """Every parameter and buffer of ``module`` put back afterwards, even when the check raises."""
+    saved = {k: v.detach().clone() for k, v in module.state_dict(keep_vars=True).items()}
+    training = module.training
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for k, v in module.state_dict(keep_vars=True).items():
+                v.copy_(saved[k])
+        module.train(training)
+
+
+def assert_gradients(target, *inputs, **kwargs) -> GradcheckReport:
+    """:func:`check_module` for a module, :func:`check_function` otherwise; raises :class:`GradientCheckError`
+    (an ``AssertionError``) when the check fails, and returns the report when it passes::
+
+        assert_gradients(MyExp.apply, (8, 5))
+    """
+    check = check_module if isinstance(target, torch.nn.Module) else check_function
+    report = check(target, *inputs, **kwargs)
+    if not report.ok:
+        raise GradientCheckError(report)
+    return report
