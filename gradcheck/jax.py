@@ -45,8 +45,8 @@ def _flat(out: object):
 
 class JaxTarget(FunctionTarget):
     """A JAX function through the functional protocol; each call gets fresh jnp arrays of the checked
-    dtypes. The forward and the VJP are compiled with ``jax.jit`` when the function can be traced, and run
-    eagerly otherwise (Python control flow on values)."""
+    dtypes. The forward and the VJP are compiled once with ``jax.jit`` (thousands of perturbed calls of one
+    shape): a function ``jax.vjp`` can differentiate can be traced."""
 
     def __init__(self, f: Callable, label: str, arrays: dict[str, np.ndarray], dtypes: list,
                  rng: np.random.Generator, before_forward: Callable[[], None] | None) -> None:
@@ -60,29 +60,18 @@ class JaxTarget(FunctionTarget):
             out, vjp = jax.vjp(flat, *args)
             return vjp(e.astype(out.dtype).reshape(out.shape))
 
-        self._eager = (flat, pullback)
-        self._jitted = (jax.jit(flat), jax.jit(pullback))
-        self._use_jit = True
-
-    def _run_either(self, which: int, *args):
-        if self._use_jit:
-            try:
-                return self._jitted[which](*args)
-            except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
-                    jax.errors.TracerIntegerConversionError, jax.errors.TracerArrayConversionError):
-                self._use_jit = False           # Python control flow on values: run it as written
-        return self._eager[which](*args)
+        self._value, self._pullback = jax.jit(flat), jax.jit(pullback)
 
     def _args(self, arrays) -> tuple:
         return tuple(jnp.asarray(a, dtype=d) for a, d in zip(arrays, self._dtypes))
 
     def _forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, object]:
         args = self._args(arrays)
-        out = self._run_either(0, *args)
+        out = self._value(*args)
         return np.asarray(out, dtype=np.float64).copy(), args
 
     def _backward(self, dout: np.ndarray, args: tuple) -> list[np.ndarray]:
-        grads = self._run_either(1, args, jnp.asarray(dout))
+        grads = self._pullback(args, jnp.asarray(dout))
         return [np.asarray(g, dtype=np.float64) for g in grads]
 
 

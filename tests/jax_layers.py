@@ -6,6 +6,8 @@ arrays (float64 unless the case is about float32).
 """
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,10 +24,13 @@ def _kinked(*shape: int) -> np.ndarray:
 
 
 def _vjp(fwd, bwd):
-    """A custom_vjp function from a primal ``fwd(*args) -> (out, residuals)`` and ``bwd(res, g)``."""
-    @jax.custom_vjp
-    def f(*args):
+    """A custom_vjp function from its rule ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g)``; the
+    primal takes fwd's name and parameters, so reports name it and x, w, b."""
+    def primal(*args):
         return fwd(*args)[0]
+    primal.__name__ = primal.__qualname__ = fwd.__name__.strip("_").removesuffix("_fwd")
+    primal.__signature__ = inspect.signature(fwd)
+    f = jax.custom_vjp(primal)
     f.defvjp(fwd, bwd)
     return f
 
@@ -51,8 +56,13 @@ def _relu_fwd(x):
 
 
 relu = _vjp(_relu_fwd, lambda x, g: (g * (x > 0),))
-leaky_relu = _vjp(lambda x: (jnp.where(x > 0, x, 0.01 * x), x),
-                  lambda x, g: (g * jnp.where(x > 0, 1.0, 0.01).astype(g.dtype),))
+
+
+def _leaky_relu_fwd(x):
+    return jnp.where(x > 0, x, 0.01 * x), x
+
+
+leaky_relu = _vjp(_leaky_relu_fwd, lambda x, g: (g * jnp.where(x > 0, 1.0, 0.01).astype(g.dtype),))
 
 
 def _sincos_fwd(x):
@@ -131,7 +141,8 @@ BROKEN = {
     "bias gradient averaged": (_vjp(_linear_fwd, _bias_mean), CORRECT["linear"][1]),
     "layer norm without the mean's gradient": (_vjp(_norm_fwd, _norm_no_mean),
                                                CORRECT["layer norm at an offset of 1e3"][1]),
-    "relu masked by the cotangent's sign": (_vjp(_relu_fwd, _relu_by_cotangent), CORRECT["relu at exact zeros"][1]),
+    "relu masked by the cotangent's sign": (_vjp(_relu_fwd, _relu_by_cotangent),
+                                            CORRECT["relu at exact zeros"][1]),
     "sigmoid of the output": (_vjp(_softplus_fwd, _softplus_residual_is_output), CORRECT["softplus"][1]),
     "float32 one element off by 1e-3": (_vjp(_exp_fwd, lambda y, g: _one_element(y, g, 1e-3)),
                                         CORRECT["float32 exp"][1]),

@@ -1,0 +1,128 @@
+"""gradcheck.jax: the verdict on JAX custom VJPs, side by side with ``jax.test_util.check_grads``.
+
+Needs the ``jax`` extra (``.ci/run`` installs it); without JAX the module is skipped, saying so.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="the jax extra is not installed (pip install -e '.[jax]')")
+
+import jax.numpy as jnp  # noqa: E402
+from jax.test_util import check_grads  # noqa: E402
+
+from gradcheck.jax import assert_gradients, check_function  # noqa: E402
+from gradcheck.report import GradientCheckError, crux  # noqa: E402
+from tests.jax_layers import BROKEN, CORRECT  # noqa: E402
+from tests.test_gradcheck_torch import table  # noqa: E402
+
+WHY = {
+    "drops a cotangent": "wrong gradient of x",
+    "one element off by 1e-3": "wrong gradient of x (1 element",
+    "one element off by 1e-5": "wrong gradient of x (1 element",
+    "bias gradient averaged": "wrong gradient of b",
+    "layer norm without the mean's gradient": "wrong gradient of x",
+    "relu masked by the cotangent's sign": "wrong gradient of x",
+    "sigmoid of the output": "wrong gradient of x",
+    "float32 one element off by 1e-3": "wrong gradient of x (1 element",
+}
+
+
+def ours(f, inputs) -> tuple[bool, str]:
+    report = check_function(f, *inputs)
+    return report.ok, crux(report)
+
+
+def jaxs(f, inputs) -> bool:
+    """check_grads in reverse mode (a custom_vjp has no forward mode), order 1, float64 enabled as for ours;
+    raising counts as a failure."""
+    before = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    try:
+        check_grads(f, tuple(jnp.asarray(a) for a in inputs), order=1, modes=("rev",))
+        return True
+    except Exception:  # noqa: BLE001 - an AssertionError, or a crash: either way no PASS
+        return False
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+def test_the_zoo_has_a_reason_for_every_bug():
+    assert set(WHY) == set(BROKEN)
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_custom_vjps_pass(name):
+    f, make = CORRECT[name]
+    ok, text = ours(f, make())
+    assert ok, text
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_custom_vjps_fail_for_their_reason(name):
+    f, make = BROKEN[name]
+    ok, text = ours(f, make())
+    assert not ok
+    assert WHY[name] in text, text
+
+
+def test_side_by_side_with_check_grads(capsys):
+    rows = []
+    for kind, zoo in (("correct", CORRECT), ("bug", BROKEN)):
+        for name, (f, make) in zoo.items():
+            should_pass = kind == "correct"
+            rows.append((name, kind, ours(f, make())[0] == should_pass, jaxs(f, make()) == should_pass))
+    with capsys.disabled():
+        print("\n" + table(rows, "jax.test_util.check_grads (order 1, reverse mode)"))
+    assert all(our_right for _, _, our_right, _ in rows), [r for r in rows if not r[2]]
+
+
+def test_float64_is_enabled_for_the_check_and_put_back():
+    seen = []
+
+    def spy(x):
+        seen.append(x.dtype)
+        return jnp.sin(x)
+
+    assert jax.config.read("jax_enable_x64") is False
+    assert check_function(spy, np.ones((3, 2), dtype=np.float32)).ok
+    assert jax.config.read("jax_enable_x64") is False
+    assert set(map(str, seen)) == {"float64"}
+
+
+def test_a_function_that_insists_on_float32_is_checked_at_float32_precision():
+    report = check_function(lambda x: jnp.tanh(x.astype(jnp.float32)), (4, 3))
+    assert report.ok, str(report)
+    assert report.rtol == pytest.approx(1e-3) and any("float32" in w for w in report.warnings)
+
+
+def test_assert_gradients_and_bad_arguments():
+    assert_gradients(CORRECT["softplus"][0], (4, 3))
+    with pytest.raises(GradientCheckError, match="wrong gradient of x"):
+        assert_gradients(BROKEN["sigmoid of the output"][0], (4, 3))
+    with pytest.raises(TypeError, match="at least one input"):
+        check_function(jnp.sin)
+    with pytest.raises(TypeError, match="integer arguments"):
+        check_function(lambda i: i * 1.0, np.arange(3))
+
+
+def test_the_command_checks_jax_functions(tmp_path):
+    (tmp_path / "ops.py").write_text(
+        "import jax, jax.numpy as jnp\n"
+        "@jax.custom_vjp\n"
+        "def cube(x):\n"
+        "    return x ** 3\n"
+        "cube.defvjp(lambda x: (x ** 3, x), lambda x, g: (3 * g * x * x * 1.0001,))\n"
+        "def gelu(x):\n"
+        "    return jax.nn.gelu(x)\n")
+    run = [sys.executable, "-m", "gradcheck"]
+    bad = subprocess.run(run + ["ops:cube", "--shape", "4,3"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300)
+    assert bad.returncode == 1 and "element(s) wrong" in bad.stdout, bad.stdout + bad.stderr
+    good = subprocess.run(run + ["ops:gelu", "--shape", "4,3", "--framework", "jax"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
+    assert good.returncode == 0, good.stdout + good.stderr
