@@ -502,9 +502,11 @@ def _input_names(forward: Callable, count: int) -> list[str]:
     return names[:count]
 
 
-def _time_limited(check: Callable[..., GradcheckReport]) -> Callable[..., GradcheckReport]:
-    """``timeout=SECONDS``: the check runs in a child process (see :mod:`gradcheck.limits`); past the limit it
-    is stopped and the report fails, saying where the checked code was."""
+def _time_limited(check: Callable[..., GradcheckReport], runner: Callable = run_limited
+                  ) -> Callable[..., GradcheckReport]:
+    """``timeout=SECONDS``: the check runs in a child process (see :mod:`gradcheck.limits`; ``runner`` may
+    keep it in this process instead); past the limit it is stopped and the report fails, saying where the
+    checked code was."""
     @functools.wraps(check)
     def limited(*args, timeout: float | None = None, **kwargs) -> GradcheckReport:
         if timeout is None:
@@ -512,7 +514,7 @@ def _time_limited(check: Callable[..., GradcheckReport]) -> Callable[..., Gradch
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
             raise ValueError(f"gradcheck: timeout must be a positive number of seconds, got {timeout!r}")
         try:
-            return run_limited(partial(check, *args, **kwargs), float(timeout))
+            return runner(partial(check, *args, **kwargs), float(timeout))
         except CheckTimedOut as exc:
             subject = args[0] if args else kwargs.get("layer", kwargs.get("network"))
             label = getattr(subject, "__name__", None) or describe(subject)

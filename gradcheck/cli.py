@@ -33,7 +33,7 @@ import numpy as np
 from gradcheck.check import _is_loss, check_layer, check_loss
 from gradcheck.frameworks import framework_of
 from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, index_builder, layer_builder, loss_builder
-from gradcheck.limits import CheckTimedOut, ChildRaised, run_limited, stop_children
+from gradcheck.limits import CheckTimedOut, ChildRaised, run_here_limited, run_limited, stop_children
 from gradcheck.parallel import default_jobs
 from gradcheck.prepare import validate_settings
 from gradcheck.report import GradcheckReport
@@ -65,6 +65,7 @@ class _Check:
     error: str | None = None
     trace: str | None = None
     seconds: float = 0.0
+    in_process: bool = False        # JAX: a forked child would deadlock in its multithreaded runtime
 
 
 @dataclass
@@ -377,7 +378,7 @@ def framework_check(framework: str, factory: object, name: str, args: argparse.N
     elif not callable(factory):
         raise UsageError(f"{name} is a {type(factory).__name__}, not a JAX function")
     return _Check(f"{name}, inputs {', '.join(map(str, shapes))}",
-                  lambda: adapter.check_function(target, *shapes, **kw))
+                  lambda: adapter.check_function(target, *shapes, **kw), in_process=framework == "jax")
 
 
 def _layer_classes(module: object) -> list[tuple[str, type]]:
@@ -428,7 +429,8 @@ def _run(check: _Check, timeout: float = 0.0) -> None:
     """Run one check (in a child process with a time limit when ``timeout`` > 0) and keep what it gave."""
     start = time.perf_counter()
     try:
-        result = run_limited(check.run, timeout or None)      # in a process group of its own, ended on signals
+        run = run_here_limited if check.in_process else run_limited     # a child: its own group, ended on signals
+        result = run(check.run, timeout or None)
     except CheckTimedOut as exc:
         check.error, check.trace = str(exc), exc.stack
     except ChildRaised as exc:

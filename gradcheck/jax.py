@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 
 from gradcheck.check import _new_report, _run, _time_limited
 from gradcheck.frameworks import argument_names, reseeding
+from gradcheck.limits import run_here_limited
 from gradcheck.prepare import input_array, validate_settings
 from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.targets import FunctionTarget
@@ -27,7 +29,7 @@ try:
     import jax
     import jax.numpy as jnp
 except ImportError as exc:  # pragma: no cover - exercised where jax is missing
-    raise ImportError("gradcheck.jax needs JAX: pip install 'numpy-layers-gradcheck[jax]' "
+    raise ImportError("gradcheck.jax needs JAX: pip install 'numpy-gradcheck-layers[jax]' "
                       "(or pip install jax)") from exc
 
 __all__ = ["check_function", "assert_gradients"]
@@ -93,7 +95,7 @@ def _dtype_for(value: object, x64_works: bool):
     return jnp.float64 if x64_works else dtype
 
 
-@_time_limited
+@partial(_time_limited, runner=run_here_limited)     # a forked child would deadlock in JAX's runtime
 def check_function(f: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
@@ -106,8 +108,11 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
     inputs : arrays or shapes
         Every input is checked; a shape ``(8, 5)`` is a standard normal float64 array drawn with ``seed``.
         Close over other arguments (integer indices, PRNG keys): ``check_function(lambda x: f(x, key), x)``.
-    mode, step, rtol, atol, seed, progress, timeout
+    mode, step, rtol, atol, seed, progress
         As for :func:`gradcheck.check_layer`.
+    timeout : float, optional
+        Seconds the check may take. It runs in this process (a forked child would deadlock in JAX's
+        multithreaded runtime), stopped by a timer at the next Python instruction past the limit.
     reseed : int, optional
         ``np.random.seed(reseed)`` before every call (JAX's own randomness is explicit in its keys).
     before_forward : callable, optional

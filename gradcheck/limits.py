@@ -16,11 +16,12 @@ import pickle
 import re
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
 
-__all__ = ["CheckTimedOut", "run_limited", "stop_children", "where_it_was"]
+__all__ = ["CheckTimedOut", "run_limited", "run_here_limited", "stop_children", "where_it_was"]
 
 _RUNNING: set[int] = set()          # process groups of the checks running now
 _ENDING = {signal.SIGINT, signal.SIGTERM}
@@ -137,6 +138,35 @@ def run_limited(fn: Callable[[], object], seconds: float | None) -> object:
         _kill_group(process)
         _RUNNING.discard(process.pid)
         os.unlink(dump_path)
+
+
+def run_here_limited(fn: Callable[[], object], seconds: float | None) -> object:
+    """``fn()`` in this process, stopped by :class:`CheckTimedOut` after ``seconds`` (None: no limit).
+
+    For code that a forked child would deadlock in (JAX's runtime is multithreaded and says so at
+    ``os.fork``). A real-time timer (``SIGALRM``) raises in the main thread at the next Python instruction, so
+    a loop in the checked code ends, but a single call stuck in compiled code runs until it returns. Outside
+    the main thread there is no signal to use, and ``fn`` runs without a limit."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        return fn()
+
+    def expire(signum, frame) -> None:
+        # raised inside a callback that ignores exceptions (a garbage-collector hook), it would be lost:
+        # armed again, it comes back until it lands in the checked code; the caller disarms it
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        stack = "".join(traceback.format_stack(frame))
+        frames = [f for f in traceback.extract_stack(frame) if not _OURS.search(f.filename)]
+        where = f"{frames[-1].name} ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})" \
+            if frames else ""
+        raise CheckTimedOut(seconds, where, stack)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _kill_group(process) -> None:

@@ -27,7 +27,7 @@ from gradcheck.targets import FunctionTarget
 try:
     import torch
 except ImportError as exc:  # pragma: no cover - exercised where torch is missing
-    raise ImportError("gradcheck.torch needs PyTorch: pip install 'numpy-layers-gradcheck[torch]' "
+    raise ImportError("gradcheck.torch needs PyTorch: pip install 'numpy-gradcheck-layers[torch]' "
                       "(or pip install torch)") from exc
 
 __all__ = ["check_function", "check_module", "assert_gradients"]

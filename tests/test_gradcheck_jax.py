@@ -117,8 +117,9 @@ def test_the_command_checks_jax_functions(tmp_path):
         "def cube(x):\n"
         "    return x ** 3\n"
         "cube.defvjp(lambda x: (x ** 3, x), lambda x, g: (3 * g * x * x * 1.0001,))\n"
+        "SCALE = jnp.ones(3) * 0.5      # computed at import: JAX's runtime starts in the command's process\n"
         "def gelu(x):\n"
-        "    return jax.nn.gelu(x)\n")
+        "    return jax.nn.gelu(x) * SCALE\n")
     run = [sys.executable, "-m", "gradcheck"]
     bad = subprocess.run(run + ["ops:cube", "--shape", "4,3"], capture_output=True, text=True, cwd=tmp_path,
                          timeout=300)
@@ -126,3 +127,22 @@ def test_the_command_checks_jax_functions(tmp_path):
     good = subprocess.run(run + ["ops:gelu", "--shape", "4,3", "--framework", "jax"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=300)
     assert good.returncode == 0, good.stdout + good.stderr
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # an alarm a JAX gc hook swallowed
+def test_a_timeout_stops_the_check_in_this_process_after_jax_has_started():
+    """A forked child deadlocks once JAX's runtime runs (it warns so at os.fork): the time limit is a timer
+    here, and the report names where the checked code was."""
+    import time
+
+    jnp.sin(jnp.ones(3)).block_until_ready()            # the runtime is up in this process
+    assert check_function(jnp.tanh, (4, 3), timeout=60).ok
+
+    def endless(x):
+        while True:
+            x = x + 0
+    start = time.perf_counter()
+    report = check_function(endless, (2, 2), timeout=1)
+    assert time.perf_counter() - start < 10
+    assert not report.ok and "timed out after 1 s, in endless" in report.problems[0]
+    assert jax.config.read("jax_enable_x64") is False

@@ -2,6 +2,7 @@
 time-outs, a cost guard, and signals that leave nothing behind."""
 import json
 import re
+import time
 
 import pytest
 
@@ -162,3 +163,25 @@ def test_a_signal_to_the_main_process_ends_the_run_and_leaves_no_process(signal_
     time.sleep(0.5)
     left = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"{len(children)} children before, still running: {left}"
+
+
+def test_an_in_process_time_limit_comes_back_when_its_first_alarm_is_swallowed():
+    """The timer of run_here_limited (JAX checks) raises at the next Python instruction; raised inside a hook
+    that ignores exceptions (a garbage-collector callback), it would be lost: it comes back until it lands."""
+    from gradcheck.limits import CheckTimedOut, run_here_limited
+
+    def stubborn():
+        try:
+            while True:
+                pass
+        except CheckTimedOut:
+            pass                                    # swallowed, as a callback would
+        while True:
+            pass
+
+    start = time.perf_counter()
+    with pytest.raises(CheckTimedOut, match="timed out after 0.5 s, in stubborn"):
+        run_here_limited(stubborn, 0.5)
+    assert time.perf_counter() - start < 5
+    assert run_here_limited(lambda: 7, 0.5) == 7
+    time.sleep(0.7)                                 # disarmed: no alarm arrives later
