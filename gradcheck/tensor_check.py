@@ -9,12 +9,14 @@ import numpy as np
 
 from gradcheck.diagnosis import diagnose
 from gradcheck.numeric import (
+    DOMAIN_ERRORS,
     SAFETY,
     SHRINK,
     Estimates,
     Probe,
     Readout,
     Verdicts,
+    _read,
     direction_count,
     direction_probes,
     element_probes,
@@ -229,13 +231,14 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
                  probes: Sequence[Probe] | None, method: str, features: int | None, s: Settings,
                  rng: np.random.Generator, batch: int | None, terms: int = 1,
                  parallel: tuple | None = None, plan: Callable[[int], None] | None = None,
-                 factors: dict[str, float] | None = None) -> TensorCheck | None:
+                 factors: dict[str, float] | None = None, coarser: bool = True) -> TensorCheck | None:
     """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place).
 
     ``probes`` are those of the full check (None: one element at a time, built only when needed);
     ``parallel = (workers, locate)`` lets a long full pass run in worker processes; ``plan(n)`` is told of
     forwards the ladder adds beyond the first round's (for the progress estimate); ``factors`` are scalars
-    the layer holds, for naming a constant factor in the hint."""
+    the layer holds, for naming a constant factor in the hint. ``coarser=False`` leaves failing elements as the
+    ladder judged them (the pilot: a fixed cost that would not extrapolate)."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
     start, calls = time.perf_counter(), [0]
@@ -265,10 +268,126 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
                      spread, plan)
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out, features, plan)
+    if coarser:
+        _coarser_steps(tensor, a, readout, s, out)
     checked -= _too_noisy(a, out)
     check = _summarise(name, tensor, a, out, method, checked, note, batch, factors)
     check.evaluations, check.seconds = calls[0], time.perf_counter() - start
     return check
+
+
+COARSER = (1, 2, 3)     # the steps H0 * 8^k a failing element is looked at again with ...
+COARSEST = 0.01         # ... while at most this fraction of max(|value|, 1)
+COARSE_LIMIT = 1e-3     # the loosest relative tolerance a coarser step may certify an element with
+_SAMPLE = 8             # failing elements looked at before the rest: none explained, the rest are not either
+
+
+def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements) -> None:
+    """A failing element looked at again with steps 8, 64 and 512 times its first one.
+
+    A lossy formula's output moves in rounding stairs (``1 + tanh(x)`` far below 0), or scatters by far more
+    than a few ulps; steps that stay inside one stair see it exactly linear, at the stair's slope, and call a
+    right gradient wrong. Larger steps cross many stairs and see the function. Their central differences,
+    Richardson-extrapolated (``R(H) = (4 D(H/2) - D(H)) / 3``, free of the H^2 term), must agree at two
+    steps in a row far better (8x) than they agree with the first steps' estimate; then:
+
+    - the element **passes** if the analytic value agrees with ``R`` within ``atol + rtol |R| + 8 |R(H) - R(8H)|``,
+      that tolerance is at most :data:`COARSE_LIMIT` of ``|R|``, and no kink lies within the steps: the
+      one-sided gap grows 8x from one step to the next, as curvature's does (a kink's stays put);
+    - it is **not checked** otherwise (which fails the check, saying why): forward is not precise enough there
+      to tell;
+    - where the coarser steps agree with the first steps' estimate, or not with each other, or their one-sided
+      gap stays put from one step to the next (a kink between them), it stays **wrong**: a wrong gradient on a
+      smooth function gives the same estimate at every step.
+
+    An element that agreed only within a noise allowance wider than 1 % of the tensor's largest gradient (see
+    :func:`_too_noisy`) is judged by the coarser steps where they agree to 0.1 % with no kink between them.
+
+    Only for elements the first steps found smooth and settled at once (the first round, or the one that
+    confirmed it), and while 512x the step is at most 1 % of ``max(|value|, 1)``: a function the ladder had
+    to follow down, or a step the caller made large, varies on a scale the coarser steps would jump over.
+    """
+    # only where the first steps saw a smooth function and settled it at once (the first round, or the one that
+    # confirmed it): a function the ladder had to follow below its first step varies on a scale the coarser
+    # steps would jump over (x / |x| on values of 1e-6 looks flat to them)
+    first = out.checked & ~out.kink & out.smooth & (out.level <= 1)
+    failing = np.flatnonzero(out.failed & first)
+    loose = np.flatnonzero(_loose(analytic, out) & first)
+    if not (len(failing) or len(loose)) or s.step * SHRINK ** COARSER[-1] > COARSEST or \
+            not tensor.flags.c_contiguous:
+        return
+    order = failing[np.argsort(-(out.error[failing] / np.maximum(out.tolerance[failing], 1e-300)))]
+    flat = tensor.reshape(-1)
+    seen = 0
+    for count, i in enumerate(order.tolist()):
+        if count == _SAMPLE and not seen:
+            break                   # a wrong gradient, not a lossy forward: the rest would cost 12 forwards each
+        seen += _look_coarser(flat, i, analytic[i], readout, s, out)
+    for i in loose.tolist():
+        _look_coarser(flat, i, analytic[i], readout, s, out, loose=True)
+
+
+def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Settings, out: _Elements,
+                  loose: bool = False) -> bool:
+    """Re-judge failing element ``i`` at coarser steps (see :func:`_coarser_steps`); True if they disagree with
+    the first steps' estimate (the element passed, or is not checked). ``loose``: an element that agreed only
+    within a noise allowance too wide to certify anything, judged again by coarser steps that agree to 0.1 %
+    (or left to :func:`_too_noisy`)."""
+    orig = flat[i]
+    value = abs(float(orig))
+    estimates, gaps = [], []
+    try:
+        base = _read(readout, None)
+        for k in COARSER:
+            h = s.step * max(value, 1.0) * SHRINK ** k
+            f = {}
+            for sign, frac in ((1, 1.0), (-1, 1.0), (1, 0.5), (-1, 0.5)):
+                flat[i] = orig + sign * frac * h
+                f[sign, frac] = (_read(readout, None), float(flat[i]) - float(orig))
+            flat[i] = orig
+            (fp, tp), (fm, tm), (fp2, tp2), (fm2, tm2) = f[1, 1.0], f[-1, 1.0], f[1, 0.5], f[-1, 0.5]
+            d, d2 = (fp - fm) / (tp - tm), (fp2 - fm2) / (tp2 - tm2)
+            estimates.append((4 * d2 - d) / 3)
+            gaps.append(abs((fp - base) / tp - (base - fm) / -tm))
+    except DOMAIN_ERRORS:
+        return False                # the larger steps leave forward's domain: the verdict stands
+    finally:
+        flat[i] = orig
+    r = np.array(estimates, dtype=float)
+    if not np.isfinite(r).all():
+        return False
+    for k in range(len(r) - 1):
+        spread = abs(r[k] - r[k + 1])
+        tolerance = s.atol + s.rtol * abs(r[k]) + SAFETY * spread
+        # a kink within the coarser steps keeps its one-sided gap from one step to the next (curvature's grows
+        # 8x, noise's shrinks 8x): there the first steps' verdict stands (an unmasked ReLU 0.6 steps from its
+        # kink is wrong, not imprecise)
+        if 0.25 * gaps[k] <= gaps[k + 1] <= 4 * gaps[k] and gaps[k + 1] > tolerance:
+            return False
+        # certified only where the gap grows as curvature's does, or is within the tolerance
+        curved = gaps[k + 1] >= 4 * gaps[k] or gaps[k + 1] <= tolerance
+        if loose:
+            if SAFETY * spread > COARSE_LIMIT * abs(r[k]) or not curved:
+                continue
+            out.numeric[i], out.error[i], out.tolerance[i] = r[k], abs(a - r[k]), tolerance
+            out.failed[i], out.excess[i] = abs(a - r[k]) > tolerance, 0.0
+            return True
+        # the larger steps agree with each other far better than with the first steps' estimate
+        if not (SAFETY * spread < abs(r[k] - out.numeric[i]) and
+                abs(r[k] - out.numeric[i]) > out.tolerance[i] + tolerance):
+            continue
+        if curved and abs(a - r[k]) <= tolerance <= COARSE_LIMIT * abs(r[k]):
+            out.numeric[i], out.error[i], out.tolerance[i] = r[k], abs(a - r[k]), tolerance
+            out.failed[i], out.noisy[i], out.excess[i] = False, True, 0.0
+        else:
+            out.checked[i] = out.failed[i] = False
+            reason = ("forward is not precise enough at this point to check its gradient: its estimates at steps "
+                      f"8 to {SHRINK ** COARSER[-1]:g} times larger agree with each other far better than with the "
+                      "first steps' (a lossy formula whose output moves in rounding stairs, like 1 + tanh(x) far "
+                      "below 0)")
+            out.skipped[reason] = out.skipped.get(reason, 0) + 1
+        return True
+    return False
 
 
 NOISE_LIMIT = 0.01      # the largest tolerance forward's measured noise may give, of the tensor's largest gradient
@@ -282,10 +401,7 @@ def _too_noisy(analytic: np.ndarray, out: _Elements) -> int:
     that a gradient wrong by a large part of itself would pass. They count as skipped (which fails the check);
     how many. (A gradient that merely vanishes where forward is fine, a cancellation at an offset of 1e3, keeps
     its verdict: its noise is a few hundred roundings.)"""
-    with np.errstate(invalid="ignore"):
-        scale = np.nanmax(np.where(out.checked, np.fmax(np.abs(analytic), np.abs(out.numeric)), np.nan), initial=0.0)
-        loose = out.checked & out.noisy & ~out.failed & (out.excess >= NOISE_EXCESS) & \
-            ~(out.tolerance <= NOISE_LIMIT * scale)
+    loose = _loose(analytic, out)
     count = int(loose.sum())
     if count:
         out.checked[loose] = False
@@ -295,6 +411,14 @@ def _too_noisy(analytic: np.ndarray, out: _Elements) -> int:
                   "1 + tanh(x) far below 0)")
         out.skipped[reason] = out.skipped.get(reason, 0) + count
     return count
+
+
+def _loose(analytic: np.ndarray, out: _Elements) -> np.ndarray:
+    """Elements that agreed only within a noise allowance too wide to certify anything (see :func:`_too_noisy`)."""
+    with np.errstate(invalid="ignore"):
+        scale = np.nanmax(np.where(out.checked, np.fmax(np.abs(analytic), np.abs(out.numeric)), np.nan), initial=0.0)
+        return out.checked & out.noisy & ~out.failed & (out.excess >= NOISE_EXCESS) & \
+            ~(out.tolerance <= NOISE_LIMIT * scale)
 
 
 def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, method: str, checked: int,
@@ -350,7 +474,7 @@ def expected_forwards(tensor: np.ndarray, analytic: np.ndarray, readout: Readout
             return 0.0
         pick = np.sort(rng.choice(len(group_probes), samples(len(group_probes)), replace=False))
         check = check_tensor("pilot", tensor, analytic.reshape(tensor.shape), readout,
-                             [group_probes[j] for j in pick], "", features, full, rng, batch, terms)
+                             [group_probes[j] for j in pick], "", features, full, rng, batch, terms, coarser=False)
         return check.evaluations / len(pick)
 
     count = direction_count(tensor.size)
