@@ -27,6 +27,7 @@ WHY = {
     "needs_input_grad branch, wrong shape": "with only w requiring grad, backward raised RuntimeError",
     "drops a cotangent": "wrong gradient of x",
     "stashed input modified in place": "wrong gradient of x",
+    "saved tensor modified in place": "modified by an inplace operation",
     "writes into its input": "forward writes into its input x",
     "relu masked by the error's sign": "wrong gradient of x",
     "layer norm without the mean's gradient": "wrong gradient of x",
@@ -37,8 +38,13 @@ WHY = {
 
 
 def ours(fn, inputs) -> tuple[bool, str]:
+    """(ok, the report's first line); autograd's own error when backward raises (as a numpy layer's backward
+    that raises, it reaches the caller: here, the version counter of a saved tensor modified in place)."""
     check = check_module if isinstance(fn, torch.nn.Module) else check_function
-    report = check(fn, *inputs)
+    try:
+        report = check(fn, *inputs)
+    except RuntimeError as exc:
+        return False, f"raised RuntimeError: {exc}"
     return report.ok, crux(report)
 
 

@@ -256,6 +256,15 @@ def square_then_modify(x):
     return y + h.detach()
 
 
+def square_saved_then_modify(x):
+    """save_for_backward done right, and the caller still modifies the saved tensor in place afterwards:
+    autograd's version counter sees it and backward raises."""
+    h = x * 1.5
+    y = Square.apply(h)
+    h.add_(1.0)
+    return y + h.detach()
+
+
 class ClampInPlace(torch.autograd.Function):
     """Writes into its input inside forward (no autograd error there): the caller's tensor changes."""
 
@@ -344,6 +353,7 @@ BROKEN = {
     "needs_input_grad branch, wrong shape": (LinearBranchShape.apply, CORRECT["linear"][1]),
     "drops a cotangent": (SinCosDropsCotangent.apply, CORRECT["two outputs"][1]),
     "stashed input modified in place": (square_then_modify, CORRECT["square of an intermediate"][1]),
+    "saved tensor modified in place": (square_saved_then_modify, CORRECT["square of an intermediate"][1]),
     "writes into its input": (ClampInPlace.apply, lambda: (_leaf(_normal(6, 4).detach() * 2),)),
     "relu masked by the error's sign": (ReLUMaskFromError.apply, CORRECT["relu at exact zeros"][1]),
     "layer norm without the mean's gradient": (LayerNormNoMeanGradient.apply,
