@@ -265,30 +265,37 @@ def check_module(module, *inputs, mode: str | None = None, step: float | None = 
     rng = np.random.default_rng(seed)
     args = [_as_tensor(a, rng) for a in inputs]
     checked_inputs = _checked_positions(args)
-    subject, in64 = _float64_copy(module)
-    params = [(n, p) for n, p in subject.named_parameters() if p.requires_grad]
     input_names = _names(module.forward, len(args))
 
-    def call(tensors: list) -> object:
-        full = list(args)
-        for i, t in zip(checked_inputs, tensors):
-            full[i] = t
-        replaced = dict(zip((n for n, _ in params), tensors[len(checked_inputs):]))
-        return torch.func.functional_call(subject, replaced, tuple(full))
+    def caller(subject, params):
+        def call(tensors: list) -> object:
+            full = list(args)
+            for i, t in zip(checked_inputs, tensors):
+                full[i] = t
+            replaced = dict(zip((n for n, _ in params), tensors[len(checked_inputs):]))
+            return torch.func.functional_call(subject, replaced, tuple(full))
+        return call
 
-    tensors = [args[i] for i in checked_inputs] + [p for _, p in params]
+    # the float64 copy where it runs in float64; else the module itself, in its own dtypes
+    copied = _float64_copy(module)
+    for subject in ([copied] if copied is not None else []) + [module]:
+        params = [(n, p) for n, p in subject.named_parameters() if p.requires_grad]
+        tensors = [args[i] for i in checked_inputs] + [p for _, p in params]
+        call = caller(subject, params)
+        in64 = subject is copied and _runs_in_float64(call, tensors)
+        if in64 or subject is module:
+            break
     names = [input_names[i] for i in checked_inputs] + [n for n, _ in params]
     with _module_held(subject):
-        return _check(call, type(module).__name__, names, tensors, in64 and _runs_in_float64(call, tensors),
-                      rng, kw)
+        return _check(call, type(module).__name__, names, tensors, in64, rng, kw)
 
 
 def _float64_copy(module):
-    """(a float64 deep copy, True), or (the module itself, False) when it cannot be copied or converted."""
+    """A float64 deep copy of ``module``, or None when it cannot be copied or converted."""
     try:
-        return copy.deepcopy(module).to(torch.float64), True
+        return copy.deepcopy(module).to(torch.float64)
     except Exception:  # noqa: BLE001 - any failure to copy means: check the module itself
-        return module, False
+        return None
 
 
 @contextmanager

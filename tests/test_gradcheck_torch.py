@@ -180,6 +180,27 @@ def test_float32_code_that_cannot_run_in_float64_is_checked_in_float32():
     assert not check_function(lambda x: Tanh2Percent.apply(x @ w), torch.randn(5, 4)).ok
 
 
+def test_a_module_whose_copy_cannot_run_in_float64_is_checked_as_it_is():
+    """A float32 tensor held as a plain attribute (not a buffer) is not converted by .to(float64), and a
+    product with it refuses float64: the module itself is checked, in float32, and left as it was."""
+    class Projector(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 3)
+            self.basis = torch.randn(3, 2)
+
+        def forward(self, x):
+            return torch.tanh(self.lin(x)) @ self.basis
+
+    module = Projector()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    report = check_module(module, torch.randn(5, 4))
+    assert report.ok, str(report)
+    assert report.rtol == pytest.approx(1e-3) and any("own dtypes" in w for w in report.warnings)
+    assert sorted(t.name for t in report.tensors) == ["lin.bias", "lin.weight", "x"]
+    assert all(torch.equal(v, before[k]) for k, v in module.state_dict().items())
+
+
 def test_randomness_is_refused_without_reseed_and_checked_with_it():
     layer = torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.Dropout(0.5))
     refused = check_module(layer, (4, 6))
