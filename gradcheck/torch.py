@@ -128,6 +128,12 @@ def _checked_positions(args: Sequence[object]) -> list[int]:
     return wanted or floats
 
 
+def _fresh(args: Sequence[object]) -> list:
+    """The arguments for one call: tensors that are not checked (indices, constants) as clones, so a function
+    that writes into one can neither change the caller's tensor nor the next call."""
+    return [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+
+
 def _runs_in_float64(call: Callable[[list], object], tensors: list) -> bool:
     """Whether the function accepts float64 copies and returns float64."""
     try:
@@ -231,7 +237,7 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
     all_names = _names(fn, len(args))
 
     def call(tensors: list) -> object:
-        full = list(args)
+        full = _fresh(args)
         for i, t in zip(checked, tensors):
             full[i] = t
         return fn(*full)
@@ -269,7 +275,7 @@ def check_module(module, *inputs, mode: str | None = None, step: float | None = 
 
     def caller(subject, params):
         def call(tensors: list) -> object:
-            full = list(args)
+            full = _fresh(args)
             for i, t in zip(checked_inputs, tensors):
                 full[i] = t
             replaced = dict(zip((n for n, _ in params), tensors[len(checked_inputs):]))

@@ -107,6 +107,10 @@ def test_side_by_side_with_torch_autograd_gradcheck(capsys):
 
 # ------------------------------------------------------------------------------------------- behaviour
 
+def _normal_leaf(*shape: int):
+    return torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+
+
 def test_caller_tensors_modules_and_torch_state_are_left_as_they_were():
     x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
     x0 = x.detach().clone()
@@ -217,6 +221,13 @@ def test_only_tensors_that_require_grad_are_checked_and_other_arguments_pass_thr
     idx = torch.tensor([2, 0, 1])
     report = check_function(lambda v, i, k: v[:, i] * k, torch.randn(4, 3, dtype=torch.float64), idx, 2.0)
     assert report.ok and [t.name for t in report.tensors] == ["v"]
+
+    def scales_in_place(v, s):
+        s.mul_(1.0)                                 # touches the constant: the caller's tensor stays as it was
+        return v * s
+    s = torch.full((3,), 2.0, dtype=torch.float64)
+    assert check_function(scales_in_place, _normal_leaf(4, 3), s).ok
+    assert s._version == 0
 
 
 def test_assert_gradients_raises_an_assertion_error_with_the_crux_first():
