@@ -87,12 +87,13 @@ def _float64_enabled():
         jax.config.update("jax_enable_x64", before)
 
 
-def _dtype_for(value: object, x64_works: bool):
+def _own_dtype(value: object) -> np.dtype:
+    """An input's dtype (float64 for a shape); a TypeError for anything but floats."""
     dtype = np.dtype(getattr(value, "dtype", np.float64))
     if dtype.kind != "f":
         raise TypeError(f"gradcheck.jax.check_function: inputs must be float arrays or shapes, got dtype {dtype} "
                         "(close over integer arguments: check_function(lambda x: f(x, idx), x))")
-    return jnp.float64 if x64_works else dtype
+    return dtype
 
 
 @partial(_time_limited, runner=run_here_limited)     # a forked child would deadlock in JAX's runtime
@@ -126,10 +127,11 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
     arrays = {n: input_array(np.asarray(v) if hasattr(v, "dtype") else v, rng, n) for n, v in zip(names, inputs)}
     label = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
     report = _new_report(label, mode, seed, atol)
+    own = [_own_dtype(v) for v in inputs]
     with _float64_enabled():
-        dtypes = [_dtype_for(v, True) for v in inputs]
-        if any(getattr(v, "dtype", np.float64) != np.float64 for v in inputs) and not _runs_in_float64(f, arrays):
-            dtypes = [_dtype_for(v, False) for v in inputs]
+        dtypes = [np.dtype(np.float64)] * len(own)
+        if any(d != np.float64 for d in own) and not _runs_in_float64(f, arrays):
+            dtypes = own
             report.warnings.append("the function does not run on float64 copies, so it is checked in its own dtypes")
         target = JaxTarget(f, label, arrays, dtypes, rng, reseeding(reseed, before_forward))
         _run(target, report, rng, step=step, rtol=rtol, atol=atol, parameters=[], progress=progress, jobs=1,

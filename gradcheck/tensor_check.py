@@ -340,12 +340,13 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
         base = _read(readout, None)
         for k in COARSER:
             h = s.step * max(value, 1.0) * SHRINK ** k
-            f = {}
-            for sign, frac in ((1, 1.0), (-1, 1.0), (1, 0.5), (-1, 0.5)):
-                flat[i] = orig + sign * frac * h
-                f[sign, frac] = (_read(readout, None), float(flat[i]) - float(orig))
+            f, t = [], []                   # at +H, -H, +H/2, -H/2: the value and the step actually taken
+            for move in (h, -h, h / 2, -h / 2):
+                flat[i] = orig + move
+                t.append(float(flat[i]) - float(orig))
+                f.append(_read(readout, None))
             flat[i] = orig
-            (fp, tp), (fm, tm), (fp2, tp2), (fm2, tm2) = f[1, 1.0], f[-1, 1.0], f[1, 0.5], f[-1, 0.5]
+            (fp, fm, fp2, fm2), (tp, tm, tp2, tm2) = f, t
             d, d2 = (fp - fm) / (tp - tm), (fp2 - fm2) / (tp2 - tm2)
             estimates.append((4 * d2 - d) / 3)
             gaps.append(abs((fp - base) / tp - (base - fm) / -tm))
@@ -369,16 +370,14 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
         if loose:
             if SAFETY * spread > COARSE_LIMIT * abs(r[k]) or not curved:
                 continue
-            out.numeric[i], out.error[i], out.tolerance[i] = r[k], abs(a - r[k]), tolerance
-            out.failed[i], out.excess[i] = abs(a - r[k]) > tolerance, 0.0
+            _judged_coarser(out, i, a, r[k], tolerance)
             return True
         # the larger steps agree with each other far better than with the first steps' estimate
         if not (SAFETY * spread < abs(r[k] - out.numeric[i]) and
                 abs(r[k] - out.numeric[i]) > out.tolerance[i] + tolerance):
             continue
         if curved and abs(a - r[k]) <= tolerance <= COARSE_LIMIT * abs(r[k]):
-            out.numeric[i], out.error[i], out.tolerance[i] = r[k], abs(a - r[k]), tolerance
-            out.failed[i], out.noisy[i], out.excess[i] = False, True, 0.0
+            _judged_coarser(out, i, a, r[k], tolerance)
         else:
             out.checked[i] = out.failed[i] = False
             reason = ("forward is not precise enough at this point to check its gradient: its estimates at steps "
@@ -388,6 +387,13 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
             out.skipped[reason] = out.skipped.get(reason, 0) + 1
         return True
     return False
+
+
+def _judged_coarser(out: _Elements, i: int, a: float, numeric: float, tolerance: float) -> None:
+    """Element ``i`` judged by the coarser steps' estimate: forward's noise is in its tolerance, as measured
+    there (so :func:`_too_noisy` no longer applies)."""
+    out.numeric[i], out.error[i], out.tolerance[i] = numeric, abs(a - numeric), tolerance
+    out.failed[i], out.noisy[i], out.excess[i] = abs(a - numeric) > tolerance, True, 0.0
 
 
 NOISE_LIMIT = 0.01      # the largest tolerance forward's measured noise may give, of the tensor's largest gradient

@@ -50,11 +50,10 @@ class TorchTarget(FunctionTarget):
 
     def _forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, object]:
         tensors = [torch.tensor(a, dtype=d).requires_grad_(r) for a, d, r in zip(arrays, self._dtypes, self._requires)]
-        before = [t.detach().clone() for t in tensors]
         out = _one_tensor(self._user_call(tensors))
-        for a, t, b in zip(arrays, tensors, before):
-            if not torch.equal(t.detach(), b):          # written in place (inside a custom Function's forward)
-                a[...] = t.detach().to(torch.float64).numpy()
+        for a, t in zip(arrays, tensors):
+            if t._version:                  # written in place (inside a custom Function's forward): shown to
+                a[...] = t.detach().to(torch.float64).numpy()   # the engine, which names the write
         return out.detach().to(torch.float64).numpy().copy(), (out, tensors)
 
     def _backward(self, dout: np.ndarray, cache: tuple) -> list[np.ndarray]:
@@ -128,10 +127,27 @@ def _checked_positions(args: Sequence[object]) -> list[int]:
     return wanted or floats
 
 
-def _fresh(args: Sequence[object]) -> list:
-    """The arguments for one call: tensors that are not checked (indices, constants) as clones, so a function
-    that writes into one can neither change the caller's tensor nor the next call."""
-    return [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+def _substituted(args: Sequence[object], positions: Sequence[int], tensors: Sequence) -> list:
+    """The arguments of one call: the checked ``tensors`` at their ``positions``, and the other tensors
+    (indices, constants) as clones, so a function that writes into one can neither change the caller's tensor
+    nor the next call. Tensors beyond ``positions`` (a module's parameters) are not arguments."""
+    full = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+    for i, t in zip(positions, tensors):
+        full[i] = t
+    return full
+
+
+def _prepared(who: str, inputs: Sequence[object], mode, step, rtol, atol, seed, reseed, before_forward,
+              progress) -> tuple[list, list[int], np.random.Generator, dict]:
+    """Settings validated, shapes drawn as tensors: (arguments, checked positions, rng, settings)."""
+    validate_settings(mode, step, rtol, atol)
+    if not inputs:
+        raise TypeError(f"gradcheck.torch.{who}: give at least one input (a tensor or a shape)")
+    rng = np.random.default_rng(seed)
+    args = [_as_tensor(a, rng) for a in inputs]
+    kw = {"mode": mode, "step": step, "rtol": rtol, "atol": atol, "seed": seed, "reseed": reseed,
+          "before_forward": before_forward, "progress": progress}
+    return args, _checked_positions(args), rng, kw
 
 
 def _runs_in_float64(call: Callable[[list], object], tensors: list) -> bool:
@@ -223,24 +239,15 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
     GradcheckReport
         One entry per checked tensor, named after ``fn``'s parameters (``arg0``... when it takes ``*args``).
     """
-    validate_settings(mode, step, rtol, atol)
-    kw = {"mode": mode, "step": step, "rtol": rtol, "atol": atol, "seed": seed, "reseed": reseed,
-          "before_forward": before_forward, "progress": progress}
-    if not inputs:
-        raise TypeError("gradcheck.torch.check_function: give at least one input (a tensor or a shape)")
-    rng = np.random.default_rng(seed)
-    args = [_as_tensor(a, rng) for a in inputs]
-    checked = _checked_positions(args)
+    args, checked, rng, kw = _prepared("check_function", inputs, mode, step, rtol, atol, seed, reseed,
+                                       before_forward, progress)
     if not checked:
         raise TypeError("gradcheck.torch.check_function: no floating tensor among the inputs "
                         f"({', '.join(type(a).__name__ for a in args)}); give tensors or shapes")
     all_names = _names(fn, len(args))
 
     def call(tensors: list) -> object:
-        full = _fresh(args)
-        for i, t in zip(checked, tensors):
-            full[i] = t
-        return fn(*full)
+        return fn(*_substituted(args, checked, tensors))
 
     tensors = [args[i] for i in checked]
     return _check(call, _label(fn), [all_names[i] for i in checked], tensors, _runs_in_float64(call, tensors),
@@ -261,25 +268,16 @@ def check_module(module, *inputs, mode: str | None = None, step: float | None = 
     changes the output from call to call is refused as "not deterministic". Other parameters as
     :func:`check_function`.
     """
-    validate_settings(mode, step, rtol, atol)
-    kw = {"mode": mode, "step": step, "rtol": rtol, "atol": atol, "seed": seed, "reseed": reseed,
-          "before_forward": before_forward, "progress": progress}
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"gradcheck.torch.check_module: expected a torch.nn.Module, got {type(module).__name__}")
-    if not inputs:
-        raise TypeError("gradcheck.torch.check_module: give at least one input (a tensor or a shape)")
-    rng = np.random.default_rng(seed)
-    args = [_as_tensor(a, rng) for a in inputs]
-    checked_inputs = _checked_positions(args)
+    args, checked_inputs, rng, kw = _prepared("check_module", inputs, mode, step, rtol, atol, seed, reseed,
+                                              before_forward, progress)
     input_names = _names(module.forward, len(args))
 
     def caller(subject, params):
         def call(tensors: list) -> object:
-            full = _fresh(args)
-            for i, t in zip(checked_inputs, tensors):
-                full[i] = t
             replaced = dict(zip((n for n, _ in params), tensors[len(checked_inputs):]))
-            return torch.func.functional_call(subject, replaced, tuple(full))
+            return torch.func.functional_call(subject, replaced, tuple(_substituted(args, checked_inputs, tensors)))
         return call
 
     # the float64 copy where it runs in float64; else the module itself, in its own dtypes

@@ -183,26 +183,17 @@ class SigmoidForgetsFactor(Sigmoid):
         return g * y                                # the (1 - y) factor is missing
 
 
-class ExpOneElement(Exp):
-    """One element of the gradient off by a relative 1e-3 (an indexing slip in a hand-written loop)."""
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        grad = g * y
-        grad[2, 1] *= 1 + 1e-3
-        return grad
-
-
-class ExpOneElementTiny(Exp):
-    """The same slip at a relative 1e-5: a float32 constant in one spot."""
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        grad = g * y
-        grad[2, 1] *= 1 + 1e-5
-        return grad
+def exp_one_element_off(relative: float) -> type:
+    """Exp whose gradient is off by ``relative`` in one element: an indexing slip in a hand-written loop
+    (1e-3), or a float32 constant in one spot (1e-5)."""
+    class ExpOneElement(Exp):
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            grad = g * y
+            grad[2, 1] *= 1 + relative
+            return grad
+    return ExpOneElement
 
 
 class LinearBranchSlip(Linear):
@@ -347,8 +338,8 @@ class ExpGradientOnceForAll(torch.autograd.Function):
 
 BROKEN = {
     "sigmoid forgets (1 - y)": (SigmoidForgetsFactor.apply, CORRECT["sigmoid"][1]),
-    "one element off by 1e-3": (ExpOneElement.apply, CORRECT["exp"][1]),
-    "one element off by 1e-5": (ExpOneElementTiny.apply, CORRECT["exp"][1]),
+    "one element off by 1e-3": (exp_one_element_off(1e-3).apply, CORRECT["exp"][1]),
+    "one element off by 1e-5": (exp_one_element_off(1e-5).apply, CORRECT["exp"][1]),
     "needs_input_grad index slip": (LinearBranchSlip.apply, CORRECT["linear"][1]),
     "needs_input_grad branch, wrong shape": (LinearBranchShape.apply, CORRECT["linear"][1]),
     "drops a cotangent": (SinCosDropsCotangent.apply, CORRECT["two outputs"][1]),
