@@ -280,6 +280,11 @@ COARSER = (1, 2, 3)     # the steps H0 * 8^k a failing element is looked at agai
 COARSEST = 0.01         # ... while at most this fraction of max(|value|, 1)
 COARSE_LIMIT = 1e-3     # the loosest relative tolerance a coarser step may certify an element with
 _SAMPLE = 8             # failing elements looked at before the rest: none explained, the rest are not either
+_JUMP = 2.0 ** -24      # a change between adjacent floats this share of the residual bisected, or more, is a jump
+_HALVINGS = 80          # a backstop for the bisection: adjacent floats end it first
+_STAIRS = ("forward is not precise enough at this point to check its gradient: its estimates at steps 8 to "
+           f"{SHRINK ** COARSER[-1]:g} times larger settle far from the first steps' (a lossy formula whose output "
+           "moves in rounding stairs, like 1 + tanh(x) far below 0)")
 
 
 def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements) -> None:
@@ -288,31 +293,32 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
     A lossy formula's output moves in rounding stairs (``1 + tanh(x)`` far below 0), or scatters by far more
     than a few ulps; steps that stay inside one stair see it exactly linear, at the stair's slope, and call a
     right gradient wrong. Larger steps cross many stairs and see the function. Their central differences,
-    Richardson-extrapolated (``R(H) = (4 D(H/2) - D(H)) / 3``, free of the H^2 term), must agree at two
-    steps in a row far better (8x) than they agree with the first steps' estimate; then:
+    Richardson-extrapolated (``R(H) = (4 D(H/2) - D(H)) / 3``, free of the H^2 term), judge it where either
 
-    - the element **passes** if the analytic value agrees with ``R`` within ``atol + rtol |R| + 8 |R(H) - R(8H)|``,
-      that tolerance is at most :data:`COARSE_LIMIT` of ``|R|``, and no kink lies within the steps: the
-      one-sided gap grows 8x from one step to the next, as curvature's does (a kink's stays put);
-    - it is **not checked** otherwise (which fails the check, saying why): forward is not precise enough there
-      to tell;
-    - where the coarser steps agree with the first steps' estimate, or not with each other, or their one-sided
-      gap stays put from one step to the next (a kink between them), it stays **wrong**: a wrong gradient on a
-      smooth function gives the same estimate at every step.
+    - they agree at two steps in a row far better (8x) than they agree with the first steps' estimate: the
+      element **passes** if the analytic value agrees with ``R`` within ``atol + rtol |R| + 8 |R(H) - R(8H)|``,
+      that tolerance is at most :data:`COARSE_LIMIT` of ``|R|``, and no kink lies within the steps (the
+      one-sided gap grows 8x from one step to the next, as curvature's does; a kink's stays put); it is
+      **not checked** otherwise (which fails the check, saying why): forward is not precise enough there;
+    - or they settle as noise does (each spread 4x below the one before, as a share of ``D(H)`` falling as
+      ``1/H``) on a value neither the first steps' estimate nor 0, far beyond what the remaining spreads could
+      add, and forward jumps within the coarsest step (see :func:`_jump`): the element is **not checked**.
+      One jump nearby (a threshold) makes the estimates fall back to the first steps' as ``1/H``; a function
+      that saturates at the coarser steps makes them fall to 0; a kink keeps its gap: all stay **wrong**.
 
-    An element that agreed only within a noise allowance wider than 1 % of the tensor's largest gradient (see
-    :func:`_too_noisy`) is judged by the coarser steps where they agree to 0.1 % with no kink between them.
+    Elsewhere the element stays wrong: a wrong gradient on a smooth function gives the same estimate at
+    every step. An element that agreed only within a noise allowance wider than 1 % of the tensor's largest
+    gradient (see :func:`_too_noisy`) is judged by the coarser steps where they agree to 0.1 % with no kink
+    between them.
 
-    Only for elements the first steps found smooth and settled at once (the first round, or the one that
-    confirmed it), and while 512x the step is at most 1 % of ``max(|value|, 1)``: a function the ladder had
-    to follow down, or a step the caller made large, varies on a scale the coarser steps would jump over.
+    Only while 512x the step is at most 1 % of ``max(|value|, 1)``, and for elements the ladder followed below
+    its first rounds only where forward jumps within the first step: what the ladder followed is then a
+    rounding stair, not a function that varies on a scale the coarser steps would jump over (``x / |x|`` on
+    values of 1e-6 looks flat to them, and a backward returning 0 would agree).
     """
-    # only where the first steps saw a smooth function and settled it at once (the first round, or the one that
-    # confirmed it): a function the ladder had to follow below its first step varies on a scale the coarser
-    # steps would jump over (x / |x| on values of 1e-6 looks flat to them)
-    first = out.checked & ~out.kink & out.smooth & (out.level <= 1)
-    failing = np.flatnonzero(out.failed & first)
-    loose = np.flatnonzero(_loose(analytic, out) & first)
+    settled = out.checked & ~out.kink & out.smooth
+    failing = np.flatnonzero(out.failed & settled)
+    loose = np.flatnonzero(_loose(analytic, out) & settled & (out.level <= 1))
     if not (len(failing) or len(loose)) or s.step * SHRINK ** COARSER[-1] > COARSEST or \
             not tensor.flags.c_contiguous:
         return
@@ -327,21 +333,17 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
         _look_coarser(flat, i, analytic[i], readout, s, out, loose=True)
 
 
-def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Settings, out: _Elements,
-                  loose: bool = False) -> bool:
-    """Re-judge failing element ``i`` at coarser steps (see :func:`_coarser_steps`); True if they disagree with
-    the first steps' estimate (the element passed, or is not checked). ``loose``: an element that agreed only
-    within a noise allowance too wide to certify anything, judged again by coarser steps that agree to 0.1 %
-    (or left to :func:`_too_noisy`)."""
+def _coarser_estimates(flat: np.ndarray, i: int, readout: Readout, h: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Element ``i``'s Richardson estimates and one-sided gaps at the steps ``h 8^k`` of :data:`COARSER`, or
+    None where a step leaves forward's domain or an estimate is not finite."""
     orig = flat[i]
-    value = abs(float(orig))
     estimates, gaps = [], []
     try:
         base = _read(readout, None)
         for k in COARSER:
-            h = s.step * max(value, 1.0) * SHRINK ** k
+            step = h * SHRINK ** k
             f, t = [], []                   # at +H, -H, +H/2, -H/2: the value and the step actually taken
-            for move in (h, -h, h / 2, -h / 2):
+            for move in (step, -step, step / 2, -step / 2):
                 flat[i] = orig + move
                 t.append(float(flat[i]) - float(orig))
                 f.append(_read(readout, None))
@@ -351,14 +353,28 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
             estimates.append((4 * d2 - d) / 3)
             gaps.append(abs((fp - base) / tp - (base - fm) / -tm))
     except DOMAIN_ERRORS:
-        return False                # the larger steps leave forward's domain: the verdict stands
+        return None                 # the larger steps leave forward's domain: the verdict stands
     finally:
         flat[i] = orig
     r = np.array(estimates, dtype=float)
-    if not np.isfinite(r).all():
+    return (r, np.array(gaps, dtype=float)) if np.isfinite(r).all() else None
+
+
+def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Settings, out: _Elements,
+                  loose: bool = False) -> bool:
+    """Re-judge failing element ``i`` at coarser steps (see :func:`_coarser_steps`); True if they disagree with
+    the first steps' estimate (the element passed, or is not checked). ``loose``: an element that agreed only
+    within a noise allowance too wide to certify anything, judged again by coarser steps that agree to 0.1 %
+    (or left to :func:`_too_noisy`)."""
+    h = s.step * max(abs(float(flat[i])), 1.0)
+    measured = _coarser_estimates(flat, i, readout, h)
+    if measured is None:
         return False
+    r, gaps = measured
+    first, deep = out.numeric[i], out.level[i] > 1
+    spreads = np.abs(np.diff(r))
     for k in range(len(r) - 1):
-        spread = abs(r[k] - r[k + 1])
+        spread = spreads[k:].max()      # two noisy estimates can agree by chance; the steps above show it
         tolerance = s.atol + s.rtol * abs(r[k]) + SAFETY * spread
         # a kink within the coarser steps keeps its one-sided gap from one step to the next (curvature's grows
         # 8x, noise's shrinks 8x): there the first steps' verdict stands (an unmasked ReLU 0.6 steps from its
@@ -373,20 +389,84 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
             _judged_coarser(out, i, a, r[k], tolerance)
             return True
         # the larger steps agree with each other far better than with the first steps' estimate
-        if not (SAFETY * spread < abs(r[k] - out.numeric[i]) and
-                abs(r[k] - out.numeric[i]) > out.tolerance[i] + tolerance):
+        if not (SAFETY * spread < abs(r[k] - first) and abs(r[k] - first) > out.tolerance[i] + tolerance):
             continue
-        if curved and abs(a - r[k]) <= tolerance <= COARSE_LIMIT * abs(r[k]):
-            _judged_coarser(out, i, a, r[k], tolerance)
+        if deep and not _jump(flat, i, first, readout, h, s):
+            return False            # the ladder followed a function below the first step, not a stair
+        if curved and tolerance <= COARSE_LIMIT * abs(r[k]):
+            _judged_coarser(out, i, a, r[k], tolerance)     # precise enough: right or wrong by this estimate
         else:
-            out.checked[i] = out.failed[i] = False
-            reason = ("forward is not precise enough at this point to check its gradient: its estimates at steps "
-                      f"8 to {SHRINK ** COARSER[-1]:g} times larger agree with each other far better than with the "
-                      "first steps' (a lossy formula whose output moves in rounding stairs, like 1 + tanh(x) far "
-                      "below 0)")
-            out.skipped[reason] = out.skipped.get(reason, 0) + 1
+            _not_checked(out, i)
         return True
-    return False
+    if loose or not _settles_elsewhere(r, first, out.tolerance[i] + s.atol + s.rtol * abs(r[-1])) or \
+            not _jump(flat, i, first, readout, h if deep else h * SHRINK ** COARSER[-1], s):
+        return False
+    _not_checked(out, i)
+    return True
+
+
+def _settles_elsewhere(r: np.ndarray, first: float, tolerance: float) -> bool:
+    """The coarser estimates ``r`` settle as forward's noise does (the last spread at least 4x below the one
+    before: noise's share of ``D(H)`` falls as ``1/H``) on a value that is neither 0 nor the first steps'
+    estimate (``first``, with its ``tolerance``), by more than 8x the tail the spreads still to come could add
+    (a geometric series)."""
+    before, last = abs(r[-3] - r[-2]), abs(r[-2] - r[-1])
+    if not 4 * last <= before:
+        return False
+    tail = SAFETY * (last / (before / last - 1) if last else 0.0)
+    return abs(r[-1] - first) > tolerance + tail and abs(r[-1]) > tail
+
+
+def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float, s: Settings) -> bool:
+    """Whether forward jumps (is discontinuous, as a rounding stair is) within ``span`` of element ``i``.
+
+    The residual ``r(t) = f(x + t) - f(x) - slope t`` is taken at ``+-span``; where the larger one is above
+    forward's rounding, the point where ``r`` crosses half of it is bisected down to adjacent floats. A
+    continuous function's change across the interval shrinks with it (a kink's and a steep function's
+    included), and the search ends once it falls below :data:`_JUMP` of that residual; a jump keeps its size."""
+    orig = flat[i]
+    x0 = float(orig)
+    try:
+        values, magnitudes = readout(True)
+        base = float(np.sum(values))
+        floor = SAFETY * s.machine_eps * float(np.sum(magnitudes))
+        if s.noise is not None:
+            floor += SAFETY * float(np.sum(s.noise))
+
+        def residual(at: float) -> float:
+            return _read(readout, None) - base - slope * (at - x0)
+
+        ends = []
+        for t in (span, -span):
+            flat[i] = orig + t
+            ends.append((float(flat[i]), residual(float(flat[i]))))
+        hi, r_hi = max(ends, key=lambda e: abs(e[1]))
+        sign, half = np.sign(r_hi), abs(r_hi) / 2
+        if half <= floor:
+            return False
+        lo, r_lo, threshold = x0, 0.0, max(_JUMP * half, floor)
+        for _ in range(_HALVINGS):
+            flat[i] = lo + (hi - lo) / 2
+            mid = float(flat[i])
+            if mid in (lo, hi):
+                break
+            r_mid = residual(mid)
+            if sign * r_mid >= half:
+                hi, r_hi = mid, r_mid
+            else:
+                lo, r_lo = mid, r_mid
+            if sign * (r_hi - r_lo) < threshold:
+                return False        # continuous: the change shrinks with the interval
+        return bool(sign * (r_hi - r_lo) >= threshold)
+    except DOMAIN_ERRORS:
+        return False
+    finally:
+        flat[i] = orig
+
+
+def _not_checked(out: _Elements, i: int) -> None:
+    out.checked[i] = out.failed[i] = False
+    out.skipped[_STAIRS] = out.skipped.get(_STAIRS, 0) + 1
 
 
 def _judged_coarser(out: _Elements, i: int, a: float, numeric: float, tolerance: float) -> None:

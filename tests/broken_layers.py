@@ -604,6 +604,26 @@ class NoisyReduction:
         return (e @ self.w.T) * (1.0 + self.error)
 
 
+class Ripple:
+    """x + A sin(x / L): a ripple far finer than the first step (L = 1e-6 against 6e-6), whose share of the
+    derivative, (A / L) cos(x / L), is 1 %. ``drop``: backward leaves that share out, the gradient of the
+    smooth trend that steps far above L see."""
+
+    def __init__(self, drop: bool = False, amplitude: float = 1e-8, length: float = 1e-6) -> None:
+        self.drop, self.amplitude, self.length = drop, amplitude, length
+
+    def forward(self, x):
+        self.x = x
+        return x + self.amplitude * np.sin(x / self.length)
+
+    def backward(self, e):
+        ripple = 0.0 if self.drop else self.amplitude / self.length * np.cos(self.x / self.length)
+        return e * (1.0 + ripple)
+
+
+_RIPPLE_POINTS = np.array([[0.3, 1.0], [1.7, -2.3], [0.77, 1.31]])
+
+
 def _offset_rows(offset: float, shape=(4, 6), seed: int = 0) -> np.ndarray:
     return offset + np.random.default_rng(seed).standard_normal(shape)
 
@@ -677,6 +697,9 @@ BROKEN = {
     "lossy swish, 1e-5 relative error": (lambda: LossySwish(1e-5), (4, 3), "input", "1.00001 x numeric"),
     "noisy reduction, 1e-5 relative error": (lambda: NoisyReduction(error=1e-5), (5, 40), "input",
                                              "1.00001 x numeric"),
+    # steps 8x-512x the first see the trend; below a function the ladder followed down they must not judge
+    "a ripple below the first step, left out of backward": (lambda: Ripple(drop=True), _RIPPLE_POINTS, "input",
+                                                            "6 element(s) wrong"),
 }
 
 # name -> (build for fuzz_layer, the correct twin's build, what the minimal example must show): bugs that only
@@ -737,6 +760,7 @@ CORRECT = {
     "plain layer, gradient set in backward": (lambda: GradientSetInBackward(factor=1.0), (5, 4)),
     "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(factor=1.0), (5, 4)),
     "ReLU within h of its kink": (ReLU, _near_kink_input([-0.6, -0.75, -0.3, 0.6])),
+    "a ripple below the first step": (Ripple, _RIPPLE_POINTS),
     "max with ties": (MaxPairs, _tied_pairs()),
     "rows mixed in fixed pairs": (PairMixing, (4, 3)),
     "batch mean (output not batch-first)": (BatchMean, (4, 3)),
