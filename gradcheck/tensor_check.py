@@ -269,7 +269,7 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out, features, plan)
     if coarser:
-        _coarser_steps(tensor, a, readout, s, out)
+        _coarser_steps(tensor, a, readout, s, out, features)
     checked -= _too_noisy(a, out)
     check = _summarise(name, tensor, a, out, method, checked, note, batch, factors)
     check.evaluations, check.seconds = calls[0], time.perf_counter() - start
@@ -287,7 +287,8 @@ _STAIRS = ("forward is not precise enough at this point to check its gradient: i
            "moves in rounding stairs, like 1 + tanh(x) far below 0)")
 
 
-def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements) -> None:
+def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Settings, out: _Elements,
+                   features: int | None = None) -> None:
     """A failing element looked at again with steps 8, 64 and 512 times its first one.
 
     A lossy formula's output moves in rounding stairs (``1 + tanh(x)`` far below 0), or scatters by far more
@@ -315,6 +316,9 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
     its first rounds only where forward jumps within the first step: what the ladder followed is then a
     rounding stair, not a function that varies on a scale the coarser steps would jump over (``x / |x|`` on
     values of 1e-6 looks flat to them, and a backward returning 0 would agree).
+
+    With ``features`` (rows independent) each element is read on its own row: the rounding of the other
+    rows' values would otherwise hide a small element's stairs.
     """
     settled = out.checked & ~out.kink & out.smooth
     failing = np.flatnonzero(out.failed & settled)
@@ -325,28 +329,32 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
     order = failing[np.argsort(-(out.error[failing] / np.maximum(out.tolerance[failing], 1e-300)))]
     flat = tensor.reshape(-1)
     seen = 0
+    def row(i: int) -> int | None:
+        return None if features is None else i // features
+
     for count, i in enumerate(order.tolist()):
         if count == _SAMPLE and not seen:
             break                   # a wrong gradient, not a lossy forward: the rest would cost 12 forwards each
-        seen += _look_coarser(flat, i, analytic[i], readout, s, out)
+        seen += _look_coarser(flat, i, analytic[i], readout, s, out, row=row(i))
     for i in loose.tolist():
-        _look_coarser(flat, i, analytic[i], readout, s, out, loose=True)
+        _look_coarser(flat, i, analytic[i], readout, s, out, loose=True, row=row(i))
 
 
-def _coarser_estimates(flat: np.ndarray, i: int, readout: Readout, h: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _coarser_estimates(flat: np.ndarray, i: int, readout: Readout, h: float,
+                       row: int | None) -> tuple[np.ndarray, np.ndarray] | None:
     """Element ``i``'s Richardson estimates and one-sided gaps at the steps ``h 8^k`` of :data:`COARSER`, or
     None where a step leaves forward's domain or an estimate is not finite."""
     orig = flat[i]
     estimates, gaps = [], []
     try:
-        base = _read(readout, None)
+        base = _read(readout, row)
         for k in COARSER:
             step = h * SHRINK ** k
             f, t = [], []                   # at +H, -H, +H/2, -H/2: the value and the step actually taken
             for move in (step, -step, step / 2, -step / 2):
                 flat[i] = orig + move
                 t.append(float(flat[i]) - float(orig))
-                f.append(_read(readout, None))
+                f.append(_read(readout, row))
             flat[i] = orig
             (fp, fm, fp2, fm2), (tp, tm, tp2, tm2) = f, t
             d, d2 = (fp - fm) / (tp - tm), (fp2 - fm2) / (tp2 - tm2)
@@ -361,13 +369,13 @@ def _coarser_estimates(flat: np.ndarray, i: int, readout: Readout, h: float) -> 
 
 
 def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Settings, out: _Elements,
-                  loose: bool = False) -> bool:
+                  loose: bool = False, row: int | None = None) -> bool:
     """Re-judge failing element ``i`` at coarser steps (see :func:`_coarser_steps`); True if they disagree with
     the first steps' estimate (the element passed, or is not checked). ``loose``: an element that agreed only
     within a noise allowance too wide to certify anything, judged again by coarser steps that agree to 0.1 %
-    (or left to :func:`_too_noisy`)."""
+    (or left to :func:`_too_noisy`). ``row``: the readout row the element is read on (None: the total)."""
     h = s.step * max(abs(float(flat[i])), 1.0)
-    measured = _coarser_estimates(flat, i, readout, h)
+    measured = _coarser_estimates(flat, i, readout, h, row)
     if measured is None:
         return False
     r, gaps = measured
@@ -391,7 +399,7 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
         # the larger steps agree with each other far better than with the first steps' estimate
         if not (SAFETY * spread < abs(r[k] - first) and abs(r[k] - first) > out.tolerance[i] + tolerance):
             continue
-        if deep and not _jump(flat, i, first, readout, h, s):
+        if deep and not _jump(flat, i, first, readout, h, s, row):
             return False            # the ladder followed a function below the first step, not a stair
         if curved and tolerance <= COARSE_LIMIT * abs(r[k]):
             _judged_coarser(out, i, a, r[k], tolerance)     # precise enough: right or wrong by this estimate
@@ -399,7 +407,7 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
             _not_checked(out, i)
         return True
     if loose or not _settles_elsewhere(r, first, out.tolerance[i] + s.atol + s.rtol * abs(r[-1])) or \
-            not _jump(flat, i, first, readout, h if deep else h * SHRINK ** COARSER[-1], s):
+            not _jump(flat, i, first, readout, h if deep else h * SHRINK ** COARSER[-1], s, row):
         return False
     _not_checked(out, i)
     return True
@@ -417,7 +425,8 @@ def _settles_elsewhere(r: np.ndarray, first: float, tolerance: float) -> bool:
     return abs(r[-1] - first) > tolerance + tail and abs(r[-1]) > tail
 
 
-def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float, s: Settings) -> bool:
+def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float, s: Settings,
+          row: int | None = None) -> bool:
     """Whether forward jumps (is discontinuous, as a rounding stair is) within ``span`` of element ``i``.
 
     The residual ``r(t) = f(x + t) - f(x) - slope t`` is taken at ``+-span``; where the larger one is above
@@ -428,13 +437,12 @@ def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float,
     x0 = float(orig)
     try:
         values, magnitudes = readout(True)
-        base = float(np.sum(values))
-        floor = SAFETY * s.machine_eps * float(np.sum(magnitudes))
-        if s.noise is not None:
-            floor += SAFETY * float(np.sum(s.noise))
+        noise = np.zeros_like(values) if s.noise is None else np.broadcast_to(s.noise, np.shape(values))
+        pick = (lambda v: float(np.sum(v))) if row is None else (lambda v: float(v[row]))
+        base, floor = pick(values), SAFETY * (s.machine_eps * pick(magnitudes) + pick(noise))
 
         def residual(at: float) -> float:
-            return _read(readout, None) - base - slope * (at - x0)
+            return _read(readout, row) - base - slope * (at - x0)
 
         ends = []
         for t in (span, -span):
