@@ -269,7 +269,9 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
         checked = int(out.checked.sum())
     _check_ties(tensor, a, readout, s, out, features, plan)
     if coarser:
+        was = out.checked.copy()
         _coarser_steps(tensor, a, readout, s, out, features)
+        checked -= int((was & ~out.checked).sum())      # elements the coarser steps found not checkable
     checked -= _too_noisy(a, out)
     check = _summarise(name, tensor, a, out, method, checked, note, batch, factors)
     check.evaluations, check.seconds = calls[0], time.perf_counter() - start

@@ -293,8 +293,9 @@ def test_a_lossy_forward_whose_rounding_steps_are_wider_than_every_step(x):
 
 @pytest.mark.xfail(strict=True, reason="known limit (README, Measured): a ripple finer than the first step whose "
                    "amplitude is ~1e5 ulps of the output (1e-10 at L = 1e-8) looks like rounding noise to the ladder, "
-                   "which stops at the band and puts it in the tolerance; telling it from noise takes a jump search "
-                   "(~40 forwards) per noisy element, 4.5x the cost of a lossy layer's check")
+                   "which stops at the band and puts it in the tolerance; a jump search per noisy element tells them "
+                   "apart only against the local slope (against the function's, rounding stairs are a sawtooth "
+                   "whose whole periods do not change), and costs ~40 forwards each (7x a lossy Swish's check)")
 @pytest.mark.parametrize("amplitude, length", [(1e-10, 1e-8), (1e-11, 1e-9)])
 def test_a_ripple_that_looks_like_rounding_noise_is_still_followed_down(amplitude, length):
     x = np.array([[0.3, 1.0], [1.7, -2.3], [0.77, 1.31]])
