@@ -434,7 +434,9 @@ def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float,
     The residual ``r(t) = f(x + t) - f(x) - slope t`` is taken at ``+-span``; where the larger one is above
     forward's rounding, the point where ``r`` crosses half of it is bisected down to adjacent floats. A
     continuous function's change across the interval shrinks with it (a kink's and a steep function's
-    included), and the search ends once it falls below :data:`_JUMP` of that residual; a jump keeps its size."""
+    included), and the search ends once it falls below :data:`_JUMP` of that residual; a jump keeps its size.
+    Against a slope other than the stairs' own (the function's), rounding stairs are a sawtooth whose crossing
+    can fall on a ramp: the search then says continuous, which keeps the verdict it guards (the safe side)."""
     orig = flat[i]
     x0 = float(orig)
     try:
