@@ -760,7 +760,6 @@ CORRECT = {
     "plain layer, gradient set in backward": (lambda: GradientSetInBackward(factor=1.0), (5, 4)),
     "gradient property raises before backward": (lambda: GradientPropertyRaisesBeforeBackward(factor=1.0), (5, 4)),
     "ReLU within h of its kink": (ReLU, _near_kink_input([-0.6, -0.75, -0.3, 0.6])),
-    "a ripple below the first step": (Ripple, _RIPPLE_POINTS),
     "max with ties": (MaxPairs, _tied_pairs()),
     "rows mixed in fixed pairs": (PairMixing, (4, 3)),
     "batch mean (output not batch-first)": (BatchMean, (4, 3)),
