@@ -330,10 +330,11 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
         return
     order = failing[np.argsort(-(out.error[failing] / np.maximum(out.tolerance[failing], 1e-300)))]
     flat = tensor.reshape(-1)
-    seen = 0
+
     def row(i: int) -> int | None:
         return None if features is None else i // features
 
+    seen = 0
     for count, i in enumerate(order.tolist()):
         if count == _SAMPLE and not seen:
             break                   # a wrong gradient, not a lossy forward: the rest would cost 12 forwards each
@@ -406,12 +407,12 @@ def _look_coarser(flat: np.ndarray, i: int, a: float, readout: Readout, s: Setti
         if curved and tolerance <= COARSE_LIMIT * abs(r[k]):
             _judged_coarser(out, i, a, r[k], tolerance)     # precise enough: right or wrong by this estimate
         else:
-            _not_checked(out, i)
+            _not_checked(out, i, _STAIRS)
         return True
     if loose or not _settles_elsewhere(r, first, out.tolerance[i] + s.atol + s.rtol * abs(r[-1])) or \
             not _jump(flat, i, first, readout, h if deep else h * SHRINK ** COARSER[-1], s, row):
         return False
-    _not_checked(out, i)
+    _not_checked(out, i, _STAIRS)
     return True
 
 
@@ -476,9 +477,11 @@ def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float,
         flat[i] = orig
 
 
-def _not_checked(out: _Elements, i: int) -> None:
-    out.checked[i] = out.failed[i] = False
-    out.skipped[_STAIRS] = out.skipped.get(_STAIRS, 0) + 1
+def _not_checked(out: _Elements, where: int | np.ndarray, reason: str) -> None:
+    """Elements ``where`` (an index or a mask) are not checked, which fails the check with ``reason``."""
+    out.checked[where] = out.failed[where] = False
+    count = 1 if np.ndim(where) == 0 else int(np.count_nonzero(where))
+    out.skipped[reason] = out.skipped.get(reason, 0) + count
 
 
 def _judged_coarser(out: _Elements, i: int, a: float, numeric: float, tolerance: float) -> None:
@@ -502,12 +505,11 @@ def _too_noisy(analytic: np.ndarray, out: _Elements) -> int:
     loose = _loose(analytic, out)
     count = int(loose.sum())
     if count:
-        out.checked[loose] = False
         reason = (f"forward is not precise enough at this point to check its gradient: its noise there (measured "
                   f"by the ladder of steps, over {NOISE_EXCESS:.0e} times the rounding assumed) would allow more "
                   f"than {NOISE_LIMIT:.0%} of the tensor's largest gradient (a formula that cancels, like "
                   "1 + tanh(x) far below 0)")
-        out.skipped[reason] = out.skipped.get(reason, 0) + count
+        _not_checked(out, loose, reason)
     return count
 
 
