@@ -4,7 +4,6 @@ A layer that waits for BLAS threads for its bookkeeping looks fine on an idle ma
 busy core (20-40x measured). Groups come in pairs, ``<operation>`` and ``<operation>, beside a busy core``,
 each with the layer and its bare numpy baseline, so both ratios are read from one run.
 """
-import subprocess
 import sys
 import time
 
@@ -14,15 +13,11 @@ BUSY_SUFFIX = ", beside a busy core"
 
 
 @pytest.fixture(params=["idle", "busy"])
-def load(request):
-    """'idle', or 'busy': a CPU-bound Python process spins on another core for the whole test."""
+def load(request, processes):
+    """'idle', or 'busy': a CPU-bound Python process spins on another core for the whole test (started by the
+    root conftest's ``processes``, which kills it when the test ends)."""
     if request.param == "idle":
-        yield ""
-        return
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return ""
+    processes.start([sys.executable, "-c", "while True: pass"], stdout=None, stderr=None)
     time.sleep(0.3)                 # let it reach the scheduler's run queue
-    try:
-        yield BUSY_SUFFIX
-    finally:
-        spinner.kill()
-        spinner.wait()
+    return BUSY_SUFFIX

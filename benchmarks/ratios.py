@@ -10,7 +10,7 @@ import sys
 from collections import defaultdict
 
 # the baseline contender of each group
-BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col", "forwards-only", "torch-gradcheck")
+BASELINES = ("bare-matmul", "numpy", "checks-100", "bare-im2col", "forwards-only", "torch-gradcheck", "check-layer")
 
 
 def _contender(bench: dict) -> str:

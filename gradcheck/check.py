@@ -19,7 +19,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from gradcheck.analytic import analytic_pass
-from gradcheck.limits import CheckTimedOut, run_limited
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
 from gradcheck.parameters import assign, find_parameters, resolve
@@ -36,6 +35,7 @@ from gradcheck.prepare import (
 from gradcheck.progress import Progress
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, held
+from gradcheck.supervisor import CheckTimedOut, run_limited
 from gradcheck.targets import (
     FunctionTarget,
     LayerTarget,
@@ -452,6 +452,9 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")
+        if workers.redone:
+            report.warnings.append(f"the cluster lost a worker during the check: {workers.redone} chunk(s) of work "
+                                   "were run again on other workers")
         # the stale-cache re-check asks whether the worst failing elements are right for the earlier input
         worst = {t.name: np.array([np.ravel_multi_index(w.index, t.shape) for w in t.worst if len(w.index) ==
                                    len(t.shape)], dtype=np.intp) for t in report.tensors if t.failed}
@@ -504,7 +507,7 @@ def _input_names(forward: Callable, count: int) -> list[str]:
 
 def _time_limited(check: Callable[..., GradcheckReport], runner: Callable = run_limited
                   ) -> Callable[..., GradcheckReport]:
-    """``timeout=SECONDS``: the check runs in a child process (see :mod:`gradcheck.limits`; ``runner`` may
+    """``timeout=SECONDS``: the check runs in a child process (see :mod:`gradcheck.supervisor`; ``runner`` may
     keep it in this process instead); past the limit it is stopped and the report fails, saying where the
     checked code was."""
     @functools.wraps(check)
@@ -514,7 +517,7 @@ def _time_limited(check: Callable[..., GradcheckReport], runner: Callable = run_
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
             raise ValueError(f"gradcheck: timeout must be a positive number of seconds, got {timeout!r}")
         try:
-            return runner(partial(check, *args, **kwargs), float(timeout))
+            return runner(partial(check, *args, **kwargs), float(timeout))[0]
         except CheckTimedOut as exc:
             subject = args[0] if args else kwargs.get("layer", kwargs.get("network"))
             label = getattr(subject, "__name__", None) or describe(subject)
@@ -573,12 +576,13 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
         check should take more than about 2 s; True always; False never.
     jobs : int, optional
         Worker processes for long full checks (default: the number of cores; 1: this process only). Each
-        worker checks a copy of the layer with BLAS limited to one thread; a layer that cannot be copied to a
-        worker is checked here, and the report says so.
+        worker is a forked copy of the check, with BLAS limited to one thread, for one pass; they are killed
+        when the pass ends. A worker that raises or dies sends the pass back here, and the report says so.
     scheduler : str or distributed.Client, optional
         A Dask scheduler (``"tcp://host:8786"``): the full pass's groups of every tensor of 8 or more groups
-        run on its workers (joblib's dask backend; the ``cluster`` extra), each checking a copy of the layer
-        with one BLAS thread, as the local workers do; a chunk on a worker that dies is run again elsewhere.
+        run on its workers (the ``cluster`` extra), each checking a pickled copy of the layer with one BLAS
+        thread, as the local workers do; a chunk on a worker that dies is run again elsewhere, and the report
+        counts it. Workers that cannot import the layer's module raise ``ClusterFailed`` at once.
     timeout : float, optional
         Seconds the whole check may take. With a timeout the check runs in a child process (a copy of the
         layer); past it the child and everything it started are killed and the report fails, naming the

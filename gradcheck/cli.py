@@ -33,12 +33,20 @@ import numpy as np
 from gradcheck.check import _is_loss, check_layer, check_loss
 from gradcheck.frameworks import framework_of
 from gradcheck.fuzz import FuzzResult, fuzz_layer, fuzz_loss, index_builder, layer_builder, loss_builder
-from gradcheck.limits import CheckTimedOut, ChildRaised, run_here_limited, run_limited, stop_children
 from gradcheck.parallel import default_jobs
 from gradcheck.prepare import validate_settings
 from gradcheck.report import GradcheckReport
 from gradcheck.state import is_layer
 from gradcheck.suite import default_suite
+from gradcheck.supervisor import (
+    CheckTimedOut,
+    ChildRaised,
+    Stopped,
+    end_all,
+    run_here_limited,
+    run_limited,
+    stopping_signals,
+)
 
 __all__ = ["main", "default_suite"]
 
@@ -425,14 +433,17 @@ def _plan(args: argparse.Namespace) -> _Plan:
 
 # ------------------------------------------------------------------------------------------ running, output
 
-def _run(check: _Check, timeout: float = 0.0) -> None:
-    """Run one check (in a child process with a time limit when ``timeout`` > 0) and keep what it gave."""
+def _run(check: _Check, timeout: float, max_bytes: float) -> None:
+    """Run one check in a child process of its own (JAX: in this one), within ``timeout`` seconds (0: no
+    limit) and the memory cap, and keep what it gave; ``seconds`` is the check's own time."""
     start = time.perf_counter()
     try:
-        run = run_here_limited if check.in_process else run_limited     # a child: its own group, ended on signals
-        result = run(check.run, timeout or None)
+        if check.in_process:
+            result, check.seconds = run_here_limited(check.run, timeout or None)
+        else:
+            result, check.seconds = run_limited(check.run, timeout or None, max_bytes)
     except CheckTimedOut as exc:
-        check.error, check.trace = str(exc), exc.stack
+        check.error, check.trace, check.seconds = str(exc), exc.stack, exc.seconds
     except ChildRaised as exc:
         check.error, check.trace = str(exc), exc.trace
     except Exception as exc:  # noqa: BLE001 - a layer that raises is a failed check, shown as such
@@ -444,10 +455,12 @@ def _run(check: _Check, timeout: float = 0.0) -> None:
                 check.report = None
         else:
             check.report = result
-    check.seconds = time.perf_counter() - start
+    if check.error is not None:
+        check.seconds = check.seconds or time.perf_counter() - start
 
 
 def _summary_row(c: _Check, width: int) -> str:
+    """The check's line of the table, written as soon as it ends."""
     if c.report is None:
         return f"{c.label:<{width}} ERROR  {c.error}"
     r = c.report
@@ -457,11 +470,13 @@ def _summary_row(c: _Check, width: int) -> str:
             f"{c.seconds:>8.3f}")
 
 
-def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
+def _header(plan: _Plan) -> str:
     width = max(len(c.label) for c in plan.checks)
-    print(f"{'check':<{width}} {'':<5} {'checked':>7} {'failed':>6} {'kinks':>5} {'max rel err':>11} {'seconds':>8}")
-    for c in plan.checks:
-        print(_summary_row(c, width))
+    return f"{'check':<{width}} {'':<5} {'checked':>7} {'failed':>6} {'kinks':>5} {'max rel err':>11} {'seconds':>8}"
+
+
+def _print_details(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
+    """After the rows: what was skipped, the report of every failed check (every check with ``verbose``)."""
     for s in plan.skipped:
         print(f"skipped {s}")
     for c in plan.checks:
@@ -474,41 +489,6 @@ def _print_text(plan: _Plan, ok: bool, mode: str, verbose: bool) -> None:
             print(f"\n{c.label}\n{c.trace}")
     n = len(plan.checks)
     print(f"\n{'all checks passed' if ok else 'SOME CHECKS FAILED'} ({n} check{'s' if n != 1 else ''}, mode {mode})")
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT."""
-
-
-def _terminate(signum, frame) -> None:
-    raise _Terminated
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _interrupted(exc: BaseException, current: _Check | None) -> int:
-    """End the run at once: the running check's process group and any worker processes killed, one line."""
-    stop_children()
-    _stop_workers()
-    name, code = ("SIGTERM", 143) if isinstance(exc, _Terminated) else ("SIGINT", 130)
-    during = f" during {current.label}" if current is not None else ""
-    print(f"gradcheck: stopped by {name}{during}", file=sys.stderr)
-    return code
-
-
-def _stop_workers() -> None:
-    """Kill the worker processes of in-process checks (joblib's loky executor), if any were started."""
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:         # pragma: no cover - joblib is a dependency
-        return
-    executor = getattr(reusable_executor, "_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
 
 
 def _write_html(path: str, plan: _Plan) -> None:
@@ -580,26 +560,33 @@ def _json(ok: bool, code: int, error: str | None, plan: _Plan | None, verbose: b
 
 
 def _main(argv: Sequence[str]) -> int:
-    """Parse, plan, run and report; SIGINT and SIGTERM end it at any point with one line (130, 143)."""
-    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
+    """Parse, plan, run and report, each row written as its check ends. SIGINT and SIGTERM end it at any
+    point with one line (130, 143); every child process is ended before it returns, on every path."""
     current = None
-    try:
+    with stopping_signals():
         try:
-            args = _parse(argv)
-            plan = _plan(args)
-        except UsageError as exc:
-            if "--json" in argv:
-                print(_json(False, 2, str(exc), None))
-            else:
-                print(f"gradcheck: error: {exc}\n(gradcheck --help for usage)", file=sys.stderr)
-            return 2
-        for current in plan.checks:
-            _run(current, args.timeout)
-    except (KeyboardInterrupt, _Terminated) as exc:
-        return _interrupted(exc, current)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            try:
+                args = _parse(argv)
+                plan = _plan(args)
+            except UsageError as exc:
+                if "--json" in argv:
+                    print(_json(False, 2, str(exc), None))
+                else:
+                    print(f"gradcheck: error: {exc}\n(gradcheck --help for usage)", file=sys.stderr)
+                return 2
+            if not args.json:
+                print(_header(plan), flush=True)
+            width = max(len(c.label) for c in plan.checks)
+            for current in plan.checks:
+                _run(current, args.timeout, args.max_memory)
+                if not args.json:
+                    print(_summary_row(current, width), flush=True)
+            current = None
+        except (KeyboardInterrupt, Stopped) as exc:
+            name, code = ("SIGTERM", 143) if isinstance(exc, Stopped) else ("SIGINT", 130)
+            during = f" during {current.label}" if current is not None else ""
+            print(f"gradcheck: stopped by {name}{during}", file=sys.stderr)
+            return code
     ok = all(c.report is not None and c.report.ok for c in plan.checks)
     code = 0 if ok else 1
     if args.html:
@@ -607,20 +594,22 @@ def _main(argv: Sequence[str]) -> int:
     if args.json:
         print(_json(ok, code, None, plan, args.verbose))
     else:
-        _print_text(plan, ok, args.mode, args.verbose)
+        _print_details(plan, ok, args.mode, args.verbose)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``gradcheck`` command; returns the exit status (0 pass, 1 a check failed, 2 usage error)."""
+    """The ``gradcheck`` command; returns the exit status (0 pass, 1 a check failed, 2 usage error; 130 and
+    143 stopped by SIGINT and SIGTERM; 141 its output closed, as ``| head`` does)."""
     try:
         code = _main(sys.argv[1:] if argv is None else list(argv))
         sys.stdout.flush()
         return code
-    except BrokenPipeError:     # `gradcheck | head`: the reader left; end quietly
+    except BrokenPipeError:     # `gradcheck | head`: the reader left; end quietly, nothing left running
+        end_all()
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

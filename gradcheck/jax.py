@@ -20,9 +20,9 @@ import numpy as np
 
 from gradcheck.check import _new_report, _run, _time_limited
 from gradcheck.frameworks import argument_names, reseeding
-from gradcheck.limits import run_here_limited
 from gradcheck.prepare import input_array, validate_settings
 from gradcheck.report import GradcheckReport, GradientCheckError
+from gradcheck.supervisor import run_here_limited
 from gradcheck.targets import FunctionTarget
 
 try:

@@ -1,24 +1,27 @@
-"""Perturbation groups in parallel worker processes, each with BLAS limited to one thread.
+"""Perturbation groups in parallel: forked worker processes here, or the workers of a Dask cluster.
 
 A check makes thousands of small forwards, which BLAS threads barely speed up; groups are independent, so
-they are split over processes (joblib's loky backend). Each worker gets its own copy of the target (layer,
-input, upstream error), so the caller's layer is never touched from a worker. Only worth its start-up
-(about a second for fresh processes) on long checks: smaller ones stay serial. A target that cannot be copied
-to a worker (pickled) is checked serially, and the report says so.
+they are split into chunks over processes, each with BLAS limited to one thread. Local workers are forked
+(:class:`gradcheck.supervisor.Pool`) for one pass: each is a copy of the check as it stands, so the caller's
+layer is never touched from a worker and nothing needs to pickle. Forking costs milliseconds, so only short
+passes stay serial. A worker that raises or dies sends the pass back to this process, and the report says so.
+On a Dask cluster the target is pickled to the workers, which must be able to import the layer's module.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import pickle
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 from gradcheck.numeric import Estimates, Probe, finite_differences
+from gradcheck.supervisor import Pool, WorkerFailed
 
-__all__ = ["Workers", "default_jobs", "input_of", "parameter_of", "PARALLEL_MIN_SECONDS"]
+__all__ = ["Workers", "default_jobs", "input_of", "parameter_of", "PARALLEL_MIN_SECONDS", "ClusterFailed"]
 
-PARALLEL_MIN_SECONDS = 1.5      # expected serial time of one tensor's pass below which workers do not pay
+PARALLEL_MIN_SECONDS = 0.5      # expected serial time of one tensor's pass below which workers do not pay
 
 
 def default_jobs() -> int:
@@ -60,6 +63,10 @@ def _merge(parts: list[Estimates]) -> Estimates:
     return Estimates(skipped=skipped, **cat)
 
 
+class ClusterFailed(RuntimeError):
+    """The Dask workers could not run the check (they cannot import or unpickle it, or raised)."""
+
+
 class Workers:
     """Runs :func:`finite_differences` for chunks of probes in worker processes."""
 
@@ -67,55 +74,81 @@ class Workers:
         self.jobs, self.target, self.per_forward = jobs, target, seconds_per_forward
         self.failure: str | None = None         # why the workers could not be used, if they could not
         self.used = False
+        self.redone = 0                         # chunks a cluster ran again after losing a worker
         self.scheduler = scheduler              # a Dask scheduler's address (or a distributed.Client)
 
     def worth_it(self, groups: int) -> bool:
         if self.scheduler is not None:          # asked for by name: every full pass of more than a few groups
-            return self.failure is None and groups >= 8
+            return groups >= 8
         return self.jobs > 1 and self.failure is None and 2 * groups * self.per_forward > PARALLEL_MIN_SECONDS
 
     def differences(self, locate: Callable, probes: Sequence[Probe], analytic: np.ndarray, step: float, eps: float,
                     rule: dict, tick: Callable[[int], None]) -> Estimates | None:
-        """The estimates of all ``probes``, or None if the target could not be sent to the workers (or a
-        worker raised: the serial pass then raises it here, with a plain traceback). ``tick(n)`` is told of
-        the forwards each chunk took."""
-        from joblib import Parallel, delayed
+        """The estimates of all ``probes``, or None if a local worker raised or died (the serial pass then
+        runs here, and raises a layer's error with a plain traceback). ``tick(n)`` is told of the forwards
+        each chunk took. On a cluster that cannot run the check, :class:`ClusterFailed`."""
+        if self.scheduler is not None:
+            parts = self._on_cluster(locate, probes, analytic, step, eps, rule, tick)
+        else:
+            chunks = [c.tolist() for c in np.array_split(np.arange(len(probes)), 4 * self.jobs) if len(c)]
 
-        try:
-            with _cluster(self.scheduler) as workers:
-                jobs = workers or self.jobs
-                chunks = [list(c) for c in np.array_split(np.arange(len(probes)), 4 * jobs) if len(c)]
-                run = Parallel(n_jobs=jobs, return_as="generator", **({} if workers else {"backend": "loky"}))
-                parts = []
-                for part, calls in run(delayed(_work)(self.target, locate, [probes[i] for i in chunk], analytic,
-                                                      step, eps, rule) for chunk in chunks):
-                    parts.append(part)
-                    tick(calls)
-        except Exception as exc:  # noqa: BLE001 - pickling a user's layer can fail in many ways: go serial
-            self.failure = f"{type(exc).__name__}: {exc}"
-            return None
+            def work(chunk: list[int]) -> tuple[Estimates, int]:
+                return _work(self.target, locate, [probes[i] for i in chunk], analytic, step, eps, rule)
+            parts = [None] * len(chunks)
+            try:
+                with Pool(work, min(self.jobs, len(chunks))) as pool:
+                    for i, (part, calls) in pool.results(chunks):
+                        parts[i] = part
+                        tick(calls)
+            except WorkerFailed as exc:
+                self.failure = str(exc)
+                return None
         self.used = True
         return _merge(parts)
 
+    def _on_cluster(self, locate, probes, analytic, step, eps, rule, tick) -> list[Estimates]:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise ImportError("a Dask scheduler needs the 'cluster' extra: pip install -e '.[cluster]'") from None
+        client = self.scheduler if isinstance(self.scheduler, Client) else \
+            Client(self.scheduler, set_as_default=False)
+        try:
+            _loadable_there(client, partial(_work, self.target, locate))
+            threads = max(1, sum(client.nthreads().values()))
+            chunks = [c.tolist() for c in np.array_split(np.arange(len(probes)), 4 * threads) if len(c)]
+            futures = [client.submit(_work, self.target, locate, [probes[i] for i in chunk], analytic, step, eps,
+                                     rule, pure=False) for chunk in chunks]
+            order = {f.key: i for i, f in enumerate(futures)}
+            parts = [None] * len(chunks)
+            for future in as_completed(futures, loop=client.loop):
+                if future.status != "finished":
+                    exc = future.exception()
+                    raise ClusterFailed(f"the Dask workers at {client.scheduler.address} could not run the check: "
+                                        f"{type(exc).__name__}: {exc}") from None
+                parts[order[future.key]], calls = future.result()
+                tick(calls)
+            self.redone += sum(client.run_on_scheduler(_suspicious, keys=list(order)).values())
+            return parts
+        finally:
+            if client is not self.scheduler:
+                client.close()
 
-@contextmanager
-def _cluster(scheduler: object | None) -> Iterator[int]:
-    """With a Dask scheduler (an address, or a ``distributed.Client``): a client on it for the pass, and the
-    number of worker threads it has (joblib's dask backend sends the chunks there; a chunk on a worker that
-    dies is run again elsewhere). Without one: 0, and the local processes do the work."""
-    if scheduler is None:
-        yield 0
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ImportError("a Dask scheduler needs the 'cluster' extra: pip install -e '.[cluster]'") from None
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler, set_as_default=False)
-    try:
-        from joblib import parallel_config
 
-        with parallel_config(backend="dask", client=client):
-            yield max(1, sum(client.nthreads().values()))
-    finally:
-        if client is not scheduler:
-            client.close()
+def _loadable_there(client, work: Callable) -> None:
+    """Every worker unpickles ``work`` (the layer's module and gradcheck imported there), or
+    :class:`ClusterFailed` at once: a task that a worker cannot unpickle is only logged there, never run."""
+    import cloudpickle
+
+    try:
+        client.run(pickle.loads, cloudpickle.dumps(work))
+    except Exception as exc:  # noqa: BLE001 - whatever the workers raised while loading it
+        raise ClusterFailed(f"the Dask workers at {client.scheduler.address} cannot load the check: "
+                            f"{type(exc).__name__}: {exc}; they need the layer's module (and gradcheck) importable "
+                            "there: installed, or its folder on their PYTHONPATH") from None
+
+
+def _suspicious(keys: list, dask_scheduler=None) -> dict:
+    """Runs on the scheduler: how often each task was on a worker that was lost while running it."""
+    tasks = dask_scheduler.tasks
+    return {k: tasks[k].suspicious for k in keys if k in tasks}

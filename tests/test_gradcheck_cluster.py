@@ -11,6 +11,7 @@ distributed = pytest.importorskip("distributed", reason="the cluster tests need 
 
 from core import FullyConnected  # noqa: E402
 from gradcheck import check_layer  # noqa: E402
+from gradcheck.parallel import ClusterFailed  # noqa: E402
 from tests.broken_layers import MeanInsteadOfSum, SlowFullyConnected  # noqa: E402
 
 pytestmark = pytest.mark.cluster
@@ -21,6 +22,11 @@ def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=40) as local:
         yield local
+    # the workers were spawned, which started multiprocessing's resource tracker for this process: it goes with
+    # the cluster (it would only go at this process's exit, after the run's check for processes left running)
+    from multiprocessing import resource_tracker
+
+    resource_tracker._resource_tracker._stop()
 
 
 def _verdicts(report):
@@ -36,7 +42,9 @@ def test_a_cluster_run_gives_the_local_report(cluster, factory):
     assert not any("checked in this process only" in w for w in remote.warnings), remote.warnings
 
 
-def test_a_worker_killed_midway_is_survived(cluster):
+def test_a_worker_killed_midway_is_survived_and_reported(cluster):
+    """The victim is killed while the scheduler has chunks of the check on it: they are run again elsewhere,
+    the verdict is the local one, and the report says that work was redone."""
     local = check_layer(SlowFullyConnected(), (6, 12), jobs=1)
     client = distributed.Client(cluster.scheduler_address, set_as_default=False)
     victim = sorted(client.scheduler_info()["workers"])[0]
@@ -45,14 +53,32 @@ def test_a_worker_killed_midway_is_survived(cluster):
 
     def check():
         done["report"] = check_layer(SlowFullyConnected(), (6, 12), scheduler=client)
-        done["at"] = time.perf_counter()
     worker = threading.Thread(target=check)
-    start = time.perf_counter()
     worker.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while not client.processing(workers=[victim]).get(victim) and time.monotonic() < deadline and worker.is_alive():
+        time.sleep(0.005)
+    busy = bool(client.processing(workers=[victim]).get(victim))
     os.kill(pid, signal.SIGKILL)                # its nanny starts a new one; its chunks are run again
     worker.join(timeout=120)
     client.close()
+    assert busy, "the victim never had work of the check: nothing was tested"
     assert "report" in done, "the check did not finish"
-    assert done["at"] - start > 1.0, "the check ended before the worker was killed: nothing was tested"
     assert _verdicts(done["report"]) == _verdicts(local)
+    assert any("the cluster lost a worker during the check" in w for w in done["report"].warnings), \
+        done["report"].warnings
+
+
+def test_workers_that_cannot_import_the_layer_say_so_at_once(cluster, tmp_path, monkeypatch):
+    """A module only this process can import (its folder added after the workers started): the check ends at
+    once with one line saying what the workers need, not at its time limit."""
+    (tmp_path / "only_here.py").write_text(
+        "from tests.broken_layers import SlowFullyConnected\n\n\nclass Local(SlowFullyConnected):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from only_here import Local
+
+    for limit in ({}, {"timeout": 60}):                 # here, and in a child process of its own
+        start = time.perf_counter()
+        with pytest.raises(ClusterFailed, match="No module named 'only_here'; they need the layer's module"):
+            check_layer(Local(), (6, 12), scheduler=cluster.scheduler_address, **limit)
+        assert time.perf_counter() - start < 20

@@ -4,7 +4,6 @@ Needs the ``jax`` extra (``.ci/run`` installs it); without JAX the module is ski
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
@@ -110,7 +109,7 @@ def test_assert_gradients_and_bad_arguments():
         check_function(lambda i: i * 1.0, np.arange(3))
 
 
-def test_the_command_checks_jax_functions(tmp_path):
+def test_the_command_checks_jax_functions(tmp_path, processes):
     (tmp_path / "ops.py").write_text(
         "import jax, jax.numpy as jnp\n"
         "@jax.custom_vjp\n"
@@ -121,11 +120,9 @@ def test_the_command_checks_jax_functions(tmp_path):
         "def gelu(x):\n"
         "    return jax.nn.gelu(x) * SCALE\n")
     run = [sys.executable, "-m", "gradcheck"]
-    bad = subprocess.run(run + ["ops:cube", "--shape", "4,3"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=300)
+    bad = processes.run(run + ["ops:cube", "--shape", "4,3"], cwd=tmp_path, timeout=300)
     assert bad.returncode == 1 and "element(s) wrong" in bad.stdout, bad.stdout + bad.stderr
-    good = subprocess.run(run + ["ops:gelu", "--shape", "4,3", "--framework", "jax"], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=300)
+    good = processes.run(run + ["ops:gelu", "--shape", "4,3", "--framework", "jax"], cwd=tmp_path, timeout=300)
     assert good.returncode == 0, good.stdout + good.stderr
 
 

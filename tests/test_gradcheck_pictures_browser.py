@@ -3,7 +3,6 @@
 `.ci/run` installs chromium where it is missing; without a browser (and no way to install one) the test is
 skipped with that reason."""
 import shutil
-import subprocess
 
 import pytest
 
@@ -22,24 +21,23 @@ _COUNT = ("<script>addEventListener('load', () => { const n = [...document.image
           "${n} of ${document.images.length}</p>`); });</script>")
 
 
-def _chromium(*args: str) -> str:
+def _chromium(processes, *args: str) -> str:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
-    done = subprocess.run([BROWSER, *flags, *args], capture_output=True, text=True, timeout=120)
-    return done.stdout
+    return processes.run([BROWSER, *flags, *args], timeout=120).stdout
 
 
-def test_a_failing_conv_check_renders_in_chromium(tmp_path):
+def test_a_failing_conv_check_renders_in_chromium(tmp_path, processes):
     report = check_layer(OneChannelConv((1, 1), (3, 3, 3), 2, 0), (2, 3, 5, 5))
     page = tmp_path / "conv.html"
     write_html(str(page), [("conv with one wrong channel", report)])
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text().replace("</body>", _COUNT + "</body>"))
-    dom = _chromium("--dump-dom", probe.as_uri())
+    dom = _chromium(processes, "--dump-dom", probe.as_uri())
     expected = len(report.tensors) + 1          # every tensor, and the failing one's step curve
     assert f"decoded {expected} of {expected}" in dom, dom[-500:]
     assert "gradcheck Conv((1, 1), (3, 3, 3), 2): <span class=\"fail\">FAIL</span>" in dom
     shot = tmp_path / "shot.png"
-    _chromium(f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
+    _chromium(processes, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
     from matplotlib.image import imread
 
     pixels = imread(str(shot))[..., :3]

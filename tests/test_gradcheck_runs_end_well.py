@@ -140,17 +140,14 @@ def _children(pid):
 
 @pytest.mark.parametrize("signal_name, delay, code", [("SIGINT", 0.3, 130), ("SIGINT", 1.5, 130),
                                                       ("SIGINT", 3.0, 130), ("SIGTERM", 2.0, 143)])
-def test_a_signal_to_the_main_process_ends_the_run_and_leaves_no_process(signal_name, delay, code):
+def test_a_signal_to_the_main_process_ends_the_run_and_leaves_no_process(processes, signal_name, delay, code):
     """FullyConnected(1024, 1024) in full mode takes minutes: the signal lands while the check's process and
     its workers start or run. Only the main process gets it (as from `timeout -s INT` or a CI supervisor)."""
     import signal
-    import subprocess
-    import time
 
     import psutil
 
-    command = ["gradcheck", "core:FullyConnected", "--args", "1024", "1024"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = processes.start(["gradcheck", "core:FullyConnected", "--args", "1024", "1024"])
     time.sleep(delay)
     children = _children(process.pid)
     start = time.perf_counter()
@@ -168,7 +165,7 @@ def test_a_signal_to_the_main_process_ends_the_run_and_leaves_no_process(signal_
 def test_an_in_process_time_limit_comes_back_when_its_first_alarm_is_swallowed():
     """The timer of run_here_limited (JAX checks) raises at the next Python instruction; raised inside a hook
     that ignores exceptions (a garbage-collector callback), it would be lost: it comes back until it lands."""
-    from gradcheck.limits import CheckTimedOut, run_here_limited
+    from gradcheck.supervisor import CheckTimedOut, run_here_limited
 
     def stubborn():
         try:
@@ -183,5 +180,5 @@ def test_an_in_process_time_limit_comes_back_when_its_first_alarm_is_swallowed()
     with pytest.raises(CheckTimedOut, match="timed out after 0.5 s, in stubborn"):
         run_here_limited(stubborn, 0.5)
     assert time.perf_counter() - start < 5
-    assert run_here_limited(lambda: 7, 0.5) == 7
+    assert run_here_limited(lambda: 7, 0.5)[0] == 7
     time.sleep(0.7)                                 # disarmed: no alarm arrives later

@@ -5,7 +5,6 @@ Needs the ``torch`` extra (``.ci/run`` installs it); without torch the module is
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import warnings
 
@@ -255,18 +254,18 @@ def test_bad_arguments_are_clear_errors():
         check_function(lambda x: x.sum().item(), (2, 2))
 
 
-def test_the_numpy_path_imports_neither_torch_nor_jax():
+def test_the_numpy_path_imports_neither_torch_nor_jax(processes):
     code = ("import sys, numpy as np, gradcheck, core\n"
             "assert gradcheck.check_layer(core.ReLU(), (4, 3)).ok\n"
             "from gradcheck import cli\n"
             "assert cli.main(['core:FullyConnected', '--args', '3', '2']) == 0\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'jax', 'jaxlib'))\n"
             "assert not bad, bad\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = processes.run([sys.executable, "-c", code], timeout=120)
     assert done.returncode == 0, done.stderr
 
 
-def test_the_command_checks_torch_targets(tmp_path):
+def test_the_command_checks_torch_targets(tmp_path, processes):
     (tmp_path / "myops.py").write_text(
         "import torch\n"
         "class Cube(torch.autograd.Function):\n"
@@ -282,8 +281,7 @@ def test_the_command_checks_torch_targets(tmp_path):
         "    return x @ w + 1\n")
 
     def run(*argv):
-        return subprocess.run([sys.executable, "-m", "gradcheck", *argv], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=300)
+        return processes.run([sys.executable, "-m", "gradcheck", *argv], cwd=tmp_path, timeout=300)
 
     bad = run("myops:Cube", "--shape", "4,3")
     assert bad.returncode == 1 and "x: 12 element(s) wrong" in bad.stdout, bad.stdout + bad.stderr
