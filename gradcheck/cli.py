@@ -445,9 +445,10 @@ def _run(check: _Check, timeout: float, max_bytes: float) -> None:
     except CheckTimedOut as exc:
         check.error, check.trace, check.seconds = str(exc), exc.stack, exc.seconds
     except ChildRaised as exc:
-        check.error, check.trace = str(exc), exc.trace
+        check.error, check.trace, check.seconds = str(exc), exc.trace, time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - a layer that raises is a failed check, shown as such
         check.error, check.trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        check.seconds = time.perf_counter() - start
     else:
         if isinstance(result, FuzzResult):
             check.fuzz, check.report, check.error = result, result.report, result.error
@@ -455,8 +456,6 @@ def _run(check: _Check, timeout: float, max_bytes: float) -> None:
                 check.report = None
         else:
             check.report = result
-    if check.error is not None:
-        check.seconds = check.seconds or time.perf_counter() - start
 
 
 def _summary_row(c: _Check, width: int) -> str:
@@ -563,8 +562,8 @@ def _main(argv: Sequence[str]) -> int:
     """Parse, plan, run and report, each row written as its check ends. SIGINT and SIGTERM end it at any
     point with one line (130, 143); every child process is ended before it returns, on every path."""
     current = None
-    with stopping_signals():
-        try:
+    try:
+        with stopping_signals():        # on the way out through a signal, every child is killed
             try:
                 args = _parse(argv)
                 plan = _plan(args)
@@ -582,11 +581,11 @@ def _main(argv: Sequence[str]) -> int:
                 if not args.json:
                     print(_summary_row(current, width), flush=True)
             current = None
-        except (KeyboardInterrupt, Stopped) as exc:
-            name, code = ("SIGTERM", 143) if isinstance(exc, Stopped) else ("SIGINT", 130)
-            during = f" during {current.label}" if current is not None else ""
-            print(f"gradcheck: stopped by {name}{during}", file=sys.stderr)
-            return code
+    except (KeyboardInterrupt, Stopped) as exc:
+        name, code = ("SIGTERM", 143) if isinstance(exc, Stopped) else ("SIGINT", 130)
+        during = f" during {current.label}" if current is not None else ""
+        print(f"gradcheck: stopped by {name}{during}", file=sys.stderr)
+        return code
     ok = all(c.report is not None and c.report.ok for c in plan.checks)
     code = 0 if ok else 1
     if args.html:

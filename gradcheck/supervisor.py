@@ -374,15 +374,11 @@ class Pool:
 # ------------------------------------------------------------------------------------------ the command's signals
 
 class Stopped(BaseException):
-    """SIGTERM, raised in the main thread as KeyboardInterrupt is for SIGINT; ``signal`` names which."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.signal = name
+    """SIGTERM, raised in the main thread as KeyboardInterrupt is for SIGINT."""
 
 
 def _raise_stopped(signum, frame) -> None:
-    raise Stopped("SIGTERM")
+    raise Stopped
 
 
 class stopping_signals:

@@ -118,3 +118,51 @@ def test_the_memory_cap_ends_the_check_that_allocates_and_the_run_goes_on(proces
     assert "ERROR" in rows["hogs:Hog()"] and "memory cap of" in rows["hogs:Hog()"], done.stdout
     assert "--max-memory" in rows["hogs:Hog()"] and "in forward (process_layers.py, line" in rows["hogs:Hog()"]
     assert "PASS" in rows["hogs:Fine()"], done.stdout
+
+
+@pytest.mark.parametrize("how", ["command", "check_layer"])
+def test_ctrl_c_at_a_terminal_ends_everything(processes, tmp_path, how):
+    """A terminal's Ctrl-C goes to its whole foreground process group: the command, or a Python program with
+    check_layer and the workers it forked. The workers leave the signal to their parent, which ends them:
+    one line (command) or one KeyboardInterrupt (Python), and no process left."""
+    import signal
+
+    log = tmp_path / "pids"
+    program = (GRADCHECK + ["tests.process_layers:RecordedFullyConnected", "--args", "1024", "1024"]
+               if how == "command" else
+               [sys.executable, "-c", "from gradcheck import check_layer\n"
+                                      "from tests.process_layers import RecordedFullyConnected\n"
+                                      "check_layer(RecordedFullyConnected(1024, 1024), (8, 1024))\n"])
+    process = processes.start(program, env={**os.environ, "GRADCHECK_PID_LOG": str(log)})
+    deadline = time.monotonic() + 60
+    while len(_pids(log)) < 3 and time.monotonic() < deadline:     # the workers are running the check
+        time.sleep(0.05)
+    assert len(_pids(log)) >= 3, f"no workers started: {_pids(log)}"
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    if how == "command":
+        assert process.returncode == 130 and err.strip().startswith("gradcheck: stopped by SIGINT"), err
+        assert len(err.strip().splitlines()) == 1, err
+    else:
+        assert process.returncode == -signal.SIGINT and err.count("KeyboardInterrupt") == 1, err
+    time.sleep(0.2)
+    assert not _alive(_pids(log)), f"still alive after Ctrl-C: {_alive(_pids(log))}"
+
+
+def test_a_command_killed_outright_takes_its_children_with_it(processes, tmp_path):
+    """SIGKILL runs no handler: the check child and its workers die with their parents (PR_SET_PDEATHSIG)."""
+    import signal
+
+    log = tmp_path / "pids"
+    process = processes.start(GRADCHECK + ["tests.process_layers:RecordedFullyConnected", "--args", "1024", "1024"],
+                              env={**os.environ, "GRADCHECK_PID_LOG": str(log)})
+    deadline = time.monotonic() + 60
+    while len(_pids(log)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_pids(log)) >= 3, f"no workers started: {_pids(log)}"
+    process.send_signal(signal.SIGKILL)             # the command alone, not its group
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while _alive(_pids(log)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(_pids(log)), f"outlived the command: {_alive(_pids(log))}"
