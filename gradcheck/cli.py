@@ -133,7 +133,10 @@ def _parser() -> _Parser:
                              "layer was in; the run goes on with the next check (default: %(default)g; 0: no "
                              "limit). Each check runs in a child process of its own")
     parser.add_argument("--max-memory", type=float, metavar="GIB",
-                        help="refuse a check whose estimated memory is larger (default: half the available memory)")
+                        help="cap the memory of each check: its process may take this much more address space "
+                             "than it starts with; a forward that asks for more ends that check, naming the cap and "
+                             "the layer's line, and the run goes on. A check estimated larger is refused before it "
+                             "starts (default: half the available memory)")
     parser.add_argument("--max-seconds", type=float, metavar="SECONDS",
                         help="refuse a check whose estimate (from one timed forward) is longer (default: no limit)")
     parser.add_argument("--scheduler", metavar="ADDRESS",

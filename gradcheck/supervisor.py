@@ -136,13 +136,11 @@ class MemoryCapExceeded(MemoryError):
     """The checked code asked for more memory than the cap allows; the message names the cap and the line."""
 
 
-def where_it_was(stack: str) -> str:
-    """The innermost frame of a faulthandler dump or a traceback that is not gradcheck's, numpy's or Python's
-    own: ``forward (mymodule.py, line 12)``."""
+def where_it_was(stack: str, newest_first: bool = True) -> str:
+    """The innermost frame of a stack that is not gradcheck's, numpy's or Python's own: ``forward (mymodule.py,
+    line 12)``. A faulthandler dump lists the newest call first; a traceback (``newest_first=False``) last."""
     frames = re.findall(r'File "([^"]+)", line (\d+),? in (\S+)', stack)
-    if "Traceback (most recent call last)" in stack:
-        frames.reverse()        # a traceback lists the most recent call last, a faulthandler dump first
-    for filename, line, function in frames:
+    for filename, line, function in (frames if newest_first else frames[::-1]):
         if not _OURS.search(filename):
             return f"{function} ({os.path.basename(filename)}, line {line})"
     return ""
@@ -152,15 +150,16 @@ def _gib(n: float) -> str:
     return f"{n / 2 ** 30:.3g} GiB"
 
 
-def _address_space() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def _cap(max_bytes: float) -> None:
-    """At most ``max_bytes`` more address space than this process has now, for it and what it forks."""
+    """At most ``max_bytes`` more address space than this process has now, for it and what it forks (Linux:
+    where /proc does not say how much it has, no cap)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            now = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:     # pragma: no cover - not Linux
+        return
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = _address_space() + int(max_bytes)
+    limit = now + int(max_bytes)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
@@ -211,7 +210,7 @@ def _check_child(conn, fn: Callable[[], object], dump_path: str, max_bytes: floa
             if max_bytes is None:
                 _send_raised(conn, exc)
                 return
-            where = where_it_was("".join(traceback.format_exception(exc)))
+            where = where_it_was("".join(traceback.format_exception(exc)), newest_first=False)
             _send_raised(conn, MemoryCapExceeded(
                 f"the check needed more than the memory cap of {_gib(max_bytes)} (--max-memory)"
                 f"{f', in {where}' if where else ''}: {type(exc).__name__}: {exc}"))
@@ -279,7 +278,7 @@ def run_here_limited(fn: Callable[[], object], seconds: float | None) -> tuple[o
         # armed again, it comes back until it lands in the checked code; the caller disarms it
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         stack = "".join(traceback.format_stack(frame))
-        raise CheckTimedOut(seconds, where_it_was("Traceback (most recent call last)\n" + stack), stack)
+        raise CheckTimedOut(seconds, where_it_was(stack, newest_first=False), stack)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
