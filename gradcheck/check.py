@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from gradcheck.analytic import analytic_pass
 from gradcheck.numeric import DOMAIN_ERRORS, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
-from gradcheck.parameters import assign, find_parameters, resolve
+from gradcheck.parameters import assign, find_parameters, per_call_arrays, resolve
 from gradcheck.prepare import (
     Settings,
     as_float64,
@@ -401,7 +401,8 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
             return report
         s, out, seconds_per_forward = base
         target.warm_up()
-        params = find_parameters(state, target.owners, parameters, report.problems)
+        params = find_parameters(state, target.owners, parameters, report.problems,
+                                 per_call_arrays(state, target.owners, target.output))
         if not params and not target.inputs:
             report.problems.append("no parameters were found (no float array attribute X with a gradient_X after "
                                    "backward): there is nothing to check")

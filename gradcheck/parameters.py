@@ -10,7 +10,9 @@ path of the same shape in a gradient container:
   ``X_grad``, ``X_grads``, key by key (a key ``k`` may also pair with ``dk``);
 - or the pairs a user gives (``{"params.W": "grads.dW"}``).
 
-An array reachable twice (a sub-layer's weights that the outer layer exposes as its own) is checked once, under
+An attribute that did not exist before the check and that every forward binds anew (``self.inputs = inputs``,
+``self.output = ...``) is forward's cache, never a parameter, whatever its name: ``inputs`` does not pair
+with ``dinputs``. An array reachable twice (a sub-layer's weights that the outer layer exposes as its own) is checked once, under
 the first name it was reached by: owners are walked from the outside in, so the outer name and the outer
 gradient win (an RNN's summed gradient, not its sub-layer's last step). ``parameters=`` selects by path:
 ``"weights"`` is the top-level attribute, ``"fc_y"`` every parameter under that sub-layer, ``"params.W"`` one
@@ -19,14 +21,14 @@ entry; ``"!fc_y"`` excludes, alone or after selections.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from gradcheck.state import HeldState, public_names
 
-__all__ = ["Parameter", "find_parameters", "resolve", "assign", "dotted_path"]
+__all__ = ["Parameter", "find_parameters", "per_call_arrays", "resolve", "assign", "dotted_path"]
 
 # names of arrays that are state, not parameters, when they have no gradient (no look-alike warning)
 _NOT_PARAMETER = re.compile(r"mean|var|avg|average|running|moving|mask|cache|input|output|state|buffer|grad|"
@@ -229,9 +231,25 @@ def _explicit_pairs(owners: Sequence[tuple[str, object]], pairs: dict[str, str],
     return out
 
 
+def per_call_arrays(state: HeldState, owners: Sequence[tuple[str, object]], forward: Callable[[], object]
+                    ) -> set[tuple[int, str]]:
+    """``(id(owner), name)`` of every attribute that is forward's state, not the layer's: one that did not
+    exist before the check and that ``forward()`` binds to a new array (a cached input, ``self.inputs =
+    inputs``; an output, ``self.output = ...``). A parameter is held across calls: weights made on the first
+    forward are not bound again by the next, and weights that forward rebinds existed before it."""
+    def bound() -> dict[tuple[int, str], int]:
+        return {(id(owner), path[0]): id(value) for _, owner in owners for path, value in _candidates(owner)
+                if path[0] not in (state.snapshot_of(owner).attrs or {})}
+    before = bound()
+    forward()
+    return {key for key, ident in bound().items() if key in before and before[key] != ident}
+
+
 def find_parameters(state: HeldState, owners: Sequence[tuple[str, object]],
-                    names: Sequence[str] | Mapping[str, str] | None, problems: list[str]) -> list[Parameter]:
-    """The parameters of every held object, found after one backward (see the module docstring).
+                    names: Sequence[str] | Mapping[str, str] | None, problems: list[str],
+                    per_call: set[tuple[int, str]] = frozenset()) -> list[Parameter]:
+    """The parameters of every held object, found after one backward (see the module docstring); the
+    attributes in ``per_call`` (:func:`per_call_arrays`) are forward's caches, never parameters.
 
     Selected paths that are missing, not float arrays, or without a gradient are problems; an unselected
     float array set before forward, never changed, and without a gradient is named in a warning, and a
@@ -244,7 +262,8 @@ def find_parameters(state: HeldState, owners: Sequence[tuple[str, object]],
     reach: dict[int, list[tuple[str, object, Path]]] = {}
     for label, owner in ([] if select.pairs else owners):
         for path, value in _candidates(owner):
-            reach.setdefault(id(value), []).append((dotted_path(label, path), owner, path))
+            if (id(owner), path[0]) not in per_call:
+                reach.setdefault(id(value), []).append((dotted_path(label, path), owner, path))
     no_gradient: dict[str, str] = {}
     left_out = []
     for names_of in reach.values():

@@ -1046,3 +1046,97 @@ class OneChannelConv(Conv):
         self._gradient_weights = self._gradient_weights.copy()
         self._gradient_weights[:, 1] *= 1.5
         return grad
+
+
+# issue 29: the conventions of the most-read from-scratch code. Forward keeps its input and output as
+# attributes (`self.inputs`, `self.output`), backward sets `dweights`, `dbiases`, `dinputs`: `inputs` must not
+# pair with `dinputs` as a parameter and its gradient. Written here in that style, not taken from the book.
+
+class CachingDense:
+    """x @ W + b with its input and output kept on the layer; ``wrong``: the bias gradient is the batch mean."""
+
+    def __init__(self, n_in: int = 4, n_out: int = 3, wrong: bool = False) -> None:
+        rng = np.random.default_rng(11)
+        self.weights = 0.1 * rng.standard_normal((n_in, n_out))
+        self.biases = np.zeros((1, n_out))
+        self.wrong = wrong
+
+    def forward(self, inputs):
+        self.inputs = inputs
+        self.output = inputs @ self.weights + self.biases
+        return self.output
+
+    def backward(self, dvalues):
+        self.dweights = self.inputs.T @ dvalues
+        self.dbiases = (np.mean if self.wrong else np.sum)(dvalues, axis=0, keepdims=True)
+        self.dinputs = dvalues @ self.weights.T
+        return self.dinputs
+
+
+class CachingReLU:
+    """max(0, x) with its input kept; ``wrong``: masked by the sign of the upstream gradient, not the input."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong = wrong
+
+    def forward(self, inputs):
+        self.inputs = inputs
+        self.output = np.maximum(0, inputs)
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues.copy()
+        self.dinputs[(dvalues if self.wrong else self.inputs) <= 0] = 0
+        return self.dinputs
+
+
+class LazyWeights:
+    """x @ W, W made on the first forward (from the input's width), input cached; ``wrong``: dweights 1 % off.
+    Made in forward but not again by the next: a parameter, and checked."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong = wrong
+
+    def forward(self, inputs):
+        if not hasattr(self, "weights"):
+            self.weights = np.random.default_rng(12).standard_normal((inputs.shape[1], 3))
+        self.inputs = inputs
+        return inputs @ self.weights
+
+    def backward(self, dvalues):
+        self.dweights = self.inputs.T @ dvalues * (1.01 if self.wrong else 1.0)
+        return dvalues @ self.weights.T
+
+
+class RebindsWeights:
+    """x @ W where every forward rebinds W to a float64 copy of itself. Bound anew by every forward, but held
+    before the check: a parameter, never a cache (the check perturbs the array the layer held, which forward
+    then replaces, so it cannot pass; left out instead, it would pass unchecked)."""
+
+    def __init__(self) -> None:
+        self.weights = np.random.default_rng(13).standard_normal((4, 3))
+
+    def forward(self, x):
+        self.weights = np.array(self.weights, dtype=np.float64)
+        self.x = x
+        return x @ self.weights
+
+    def backward(self, e):
+        self.gradient_weights = self.x.T @ e
+        return e @ self.weights.T
+
+
+BROKEN.update({
+    "cached input and output, bias gradient averaged": (lambda: CachingDense(wrong=True), (6, 4), "biases",
+                                                        "biases"),
+    "cached input, ReLU masked by the upstream gradient": (lambda: CachingReLU(wrong=True), (6, 4), "input",
+                                                           "wrong"),
+    "weights made on the first forward, gradient 1 % off": (lambda: LazyWeights(wrong=True), (5, 4), "weights",
+                                                            "weights"),
+})
+
+CORRECT.update({
+    "cached input and output (dense)": (CachingDense, (6, 4)),
+    "cached input and output (ReLU)": (CachingReLU, (6, 4)),
+    "weights made on the first forward": (LazyWeights, (5, 4)),
+})

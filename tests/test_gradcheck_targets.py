@@ -243,3 +243,16 @@ def test_generators_in_a_container_are_put_back_too():
     before = layer.streams["mask"].bit_generator.state
     check_layer(layer, (4, 3))
     assert layer.streams["mask"].bit_generator.state == before
+
+
+def test_forward_s_own_arrays_are_caches_and_held_arrays_parameters():
+    """Issue 29: an attribute made by forward and bound anew by every forward (``self.inputs = inputs``) is a
+    cache, not a parameter paired with ``dinputs``; weights held before the check stay parameters even when
+    forward rebinds them, and weights made on the first forward are parameters too."""
+    from gradcheck import check_layer
+    from tests.broken_layers import CachingDense, LazyWeights, RebindsWeights
+
+    assert [t.name for t in check_layer(CachingDense(), (6, 4)).tensors] == ["input", "weights", "biases"]
+    assert [t.name for t in check_layer(LazyWeights(), (5, 4)).tensors] == ["input", "weights"]
+    rebound = check_layer(RebindsWeights(), (5, 4))
+    assert "weights" in [t.name for t in rebound.tensors] and not rebound.ok
