@@ -23,7 +23,7 @@ def _read_gradient(p: Parameter, problems: list[str]) -> np.ndarray | None:
     except Exception as exc:  # noqa: BLE001 - a gradient property that raises is a finding, not a crash
         problems.append(f"{p.label}: reading {p.grad_name} after backward raised {type(exc).__name__}: {exc}")
         return None
-    return gradient_of(value, p.start.shape, f"{p.label} gradient ({p.grad_name})", problems)
+    return gradient_of(value, p.start.shape, f"{p.label} gradient ({p.grad_name})", problems, p.label)
 
 
 def _one_pass(target: Target, params: list[Parameter], problems: list[str]) -> dict[str, np.ndarray | None]:

@@ -41,6 +41,7 @@ from gradcheck.targets import (
     LayerTarget,
     LossTarget,
     NetworkTarget,
+    ShapeProblem,
     Target,
     describe,
     next_batch_without_advancing,
@@ -137,6 +138,9 @@ def _non_finite_problem(output: np.ndarray) -> str | None:
 
 def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck | None]) -> None:
     report.tensors.extend(c for c in checks if c is not None)
+    verdicts = {t.name: t.ok for t in report.tensors}
+    report.problems[:] = [p.verdict(verdicts[p.tensor]) if isinstance(p, ShapeProblem) and p.tensor in verdicts
+                          else str(p) for p in report.problems]
     report.warnings.extend(state.warnings)
     if state.promoted:
         report.warnings.append(f"{', '.join(state.promoted)} checked as float64 copies (restored afterwards)")

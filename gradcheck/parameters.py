@@ -12,7 +12,9 @@ path of the same shape in a gradient container:
 
 An attribute that did not exist before the check and that every forward binds anew (``self.inputs = inputs``,
 ``self.output = ...``) is forward's cache, never a parameter, whatever its name: ``inputs`` does not pair
-with ``dinputs``. An array reachable twice (a sub-layer's weights that the outer layer exposes as its own) is checked once, under
+with ``dinputs``.
+
+An array reachable twice (a sub-layer's weights that the outer layer exposes as its own) is checked once, under
 the first name it was reached by: owners are walked from the outside in, so the outer name and the outer
 gradient win (an RNN's summed gradient, not its sub-layer's last step). ``parameters=`` selects by path:
 ``"weights"`` is the top-level attribute, ``"fc_y"`` every parameter under that sub-layer, ``"params.W"`` one

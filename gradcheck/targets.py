@@ -32,19 +32,40 @@ def _changed(what: str, before: np.ndarray, after: np.ndarray) -> str:
     return f"{what} (element {idx} changed from {before[idx]:.6g} to {after[idx]:.6g})"
 
 
-def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, problems: list[str]) -> np.ndarray | None:
-    """``value`` as a float64 copy if it has the expected shape; otherwise a problem and None."""
+class ShapeProblem(str):
+    """A gradient of the wrong shape but the right size, checked as ``how`` (reshaped, or transposed for a 2-D
+    gradient of the swapped shape): the report ends its text with whether the values of ``tensor`` agree."""
+
+    tensor: str
+    how: str
+
+    def verdict(self, agree: bool) -> str:
+        return f"{self}; the values {'agree' if agree else 'do not agree either'} after {self.how}"
+
+
+def gradient_of(value: object, expected_shape: tuple[int, ...], what: str, problems: list[str],
+                tensor: str | None = None) -> np.ndarray | None:
+    """``value`` as a float64 copy if it has the expected shape; otherwise a problem, and None. With the
+    ``tensor``'s name, a gradient of the right size in another shape (``(1, 5)`` for ``(5,)``) is reshaped (a
+    2-D one of the swapped shape: transposed) and checked: still a problem, whose text says whether the
+    values agree."""
     if value is None:
         problems.append(f"{what} is None after backward: backward must set it")
         return None
     arr = np.asarray(value)
-    if arr.shape != expected_shape:
-        hint = " (transposed?)" if arr.shape == expected_shape[::-1] else ""
-        problems.append(f"{what} has shape {arr.shape}, expected {expected_shape}{hint}")
-        return None
     if arr.dtype.kind not in "biuf":
         problems.append(f"{what} has dtype {arr.dtype}, expected a real float array")
         return None
+    if arr.shape != expected_shape:
+        swapped = arr.ndim == 2 and arr.shape == expected_shape[::-1]
+        text = f"{what} has shape {arr.shape}, expected {expected_shape}{' (transposed?)' if swapped else ''}"
+        if tensor is None or arr.size != int(np.prod(expected_shape)):
+            problems.append(text)
+            return None
+        problem = ShapeProblem(text)
+        problem.tensor, problem.how = tensor, "transposing" if swapped else "reshaping"
+        problems.append(problem)
+        arr = arr.T if swapped else arr.reshape(expected_shape)
     return arr.astype(np.float64, copy=True)
 
 
@@ -249,7 +270,8 @@ class LayerTarget(Target):
             problems.append(_changed("backward writes into the error_tensor it is given", self.error, e_in))
         if not self.inputs:         # indices: whatever backward returns for them is not a gradient to check
             return {}
-        return {"input": gradient_of(grad, x.shape, "backward's return value (the input gradient)", problems)}
+        return {"input": gradient_of(grad, x.shape, "backward's return value (the input gradient)", problems,
+                                     "input")}
 
     def other_point(self) -> dict[str, np.ndarray]:
         return {"input": self.x_other}

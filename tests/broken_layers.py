@@ -1140,3 +1140,32 @@ CORRECT.update({
     "cached input and output (ReLU)": (CachingReLU, (6, 4)),
     "weights made on the first forward": (LazyWeights, (5, 4)),
 })
+
+
+class ScaleShift:
+    """gamma * x + beta per feature, gamma and beta of shape (D,); ``keepdims``: their gradients come back of
+    shape (1, D) (summed with keepdims=True), ``wrong``: the beta gradient is the batch mean."""
+
+    def __init__(self, d: int = 4, keepdims: bool = False, wrong: bool = False) -> None:
+        rng = np.random.default_rng(14)
+        self.gamma, self.beta = 1 + 0.1 * rng.standard_normal(d), 0.1 * rng.standard_normal(d)
+        self.keepdims, self.wrong = keepdims, wrong
+
+    def forward(self, x):
+        self.x = x
+        return self.gamma * x + self.beta
+
+    def backward(self, e):
+        self.gradient_gamma = (e * self.x).sum(axis=0, keepdims=self.keepdims)
+        self.gradient_beta = (np.mean if self.wrong else np.sum)(e, axis=0, keepdims=self.keepdims)
+        return e * self.gamma
+
+
+BROKEN.update({
+    "gradients of shape (1, D) for parameters of shape (D,)": (lambda: ScaleShift(keepdims=True), (6, 4), None,
+                                                               "the values agree after reshaping"),
+    "a (1, D) bias gradient that is the batch mean": (lambda: ScaleShift(keepdims=True, wrong=True), (6, 4), "beta",
+                                                      "the values do not agree either after reshaping"),
+})
+
+CORRECT.update({"gamma and beta of shape (D,)": (ScaleShift, (6, 4))})
