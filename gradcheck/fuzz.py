@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
+from hypothesis import reporting as hypothesis_reporting
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
@@ -82,7 +83,8 @@ class FuzzResult:
             what += (", the time budget ended the search" if self.ok else
                      "; the time budget ended the shrinking, so a smaller failing example may exist")
         shape = getattr(self.input, "shape", None)
-        lines = [f"fuzz {describe(self.layer)}: {'PASS' if self.ok else 'FAIL'} ({self.examples} examples tried"
+        tried = f"{self.examples} example{'s' if self.examples != 1 else ''} tried"
+        lines = [f"fuzz {describe(self.layer)}: {'PASS' if self.ok else 'FAIL'} ({tried}"
                  f"{f' in {self.seconds:.1f} s' if self.seconds else ''}; {what})",
                  f"  draws: {', '.join(_short(d) for d in self.draws)}",
                  f"  input: shape {shape}" if shape is not None else f"  input: {_short(self.input)}"]
@@ -192,8 +194,16 @@ def _search(build: Callable, check: Callable, *, max_examples: int, seed: int, m
                           report_multiple_bugs=True)
     search = hypothesis_seed(seed)(configured(given(st.data())(example)))
     failures: list[dict] = []
+    def reported(value: object) -> None:
+        """What hypothesis prints, but its warning that shrinking took "more than five minutes": the limit
+        it means is ours (our budget), and the result says that the shrinking was stopped."""
+        if "spent more than five minutes" in str(value):
+            last["budget"] = True
+        else:
+            hypothesis_reporting.default(value)
+
     try:
-        with _shrinking_limited_to(max_seconds):
+        with _shrinking_limited_to(max_seconds), hypothesis_reporting.with_reporter(reported):
             search()
     except _Failed as exc:
         failures = [exc.record]

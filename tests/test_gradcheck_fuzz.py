@@ -150,3 +150,19 @@ def test_a_search_on_a_small_convolution_ends_quickly_and_reaches_kernel_one():
     result = fuzz_layer(build)
     assert not result.ok and result.seconds < 30 and not result.budget_ended, str(result)
     assert result.draws[:3] == [1, 1, 1], result.draws       # 1-D, kernel 1, stride 1
+
+
+def test_every_line_of_a_search_stopped_by_time_is_true(monkeypatch, capsys):
+    """Issue 29: where hypothesis's own shrinking limit runs out (our budget sets it), hypothesis would print
+    that it "spent more than five minutes" shrinking; the result says instead that the time budget ended the
+    shrinking. Its limit at 0 is what 30 s of shrinking reaches."""
+    from hypothesis.internal.conjecture import engine
+
+    from gradcheck.fuzz import fuzz_layer, layer_builder
+    from tests.broken_layers import MissingBiasGradient
+
+    monkeypatch.setattr(engine, "MAX_SHRINKING_SECONDS", 0)
+    result = fuzz_layer(layer_builder(lambda: MissingBiasGradient(8, 3), (8,), 6), max_examples=20)
+    printed = capsys.readouterr()
+    assert "five minutes" not in printed.out + printed.err
+    assert not result.ok and "the time budget ended the shrinking" in str(result)
