@@ -369,7 +369,13 @@ def _base_point(target: Target, state: HeldState, report: GradcheckReport, step:
     forward takes; None when a problem already decides the report."""
     checkpoint = state.checkpoint()
     _usable_other_point(target, report)
+    numbers = target.integers_taken_as_numbers()
     checkpoint.restore()
+    for name in numbers:
+        x = target.fixed[name]
+        report.problems.append(f"{name} holds integers ({x.dtype}), and forward computes with them as numbers (the "
+                               "same values as floats give the same output): taken as indices, its gradient was "
+                               f"NOT checked; pass floats ({name}.astype(float)) to check it")
     problem, spread = _determinism(target, state)
     timer = time.perf_counter()
     out = target.output()

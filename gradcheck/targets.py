@@ -149,6 +149,10 @@ class Target:
     def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
         """Target-specific checks after the analytic pass."""
 
+    def integers_taken_as_numbers(self) -> list[str]:
+        """The integer inputs (not differentiated: taken as indices) that forward computes with as numbers."""
+        return []
+
     def input_probes(self, name: str, rng: np.random.Generator):
         """(probes for the full check, method name, features per row or None) of an input tensor: feature
         columns when the output's rows depend on this input's rows alone, else single elements."""
@@ -275,6 +279,20 @@ class LayerTarget(Target):
 
     def other_point(self) -> dict[str, np.ndarray]:
         return {"input": self.x_other}
+
+    def integers_taken_as_numbers(self) -> list[str]:
+        """["input"] when the input holds integers and forward gives the same output for the same values as
+        floats: it computes with them as numbers (indices refuse floats, or pick other rows)."""
+        x = self.fixed.get("input")
+        if x is None or x.dtype.kind not in "iu":
+            return []
+        try:
+            as_ints, as_floats = self._forward(x.copy()), self._forward(x.astype(np.float64))
+        except Exception:  # noqa: BLE001 - floats refused: indices
+            return []
+        same = as_ints.shape == as_floats.shape and np.allclose(as_ints, as_floats, rtol=1e-12, atol=0,
+                                                                  equal_nan=True)
+        return ["input"] if same else []
 
     def use_checked_point_as_other(self) -> None:
         self.x_other = self.x.copy()

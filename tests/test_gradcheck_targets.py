@@ -256,3 +256,21 @@ def test_forward_s_own_arrays_are_caches_and_held_arrays_parameters():
     assert [t.name for t in check_layer(LazyWeights(), (5, 4)).tensors] == ["input", "weights"]
     rebound = check_layer(RebindsWeights(), (5, 4))
     assert "weights" in [t.name for t in rebound.tensors] and not rebound.ok
+
+
+def test_integers_given_to_a_layer_that_computes_with_numbers_are_not_a_silent_pass(capsys):
+    """Issue 29: integers are taken as indices and not differentiated. Given to a layer that multiplies its
+    input (the same values as floats give the same output), the check cannot pass without a word: the
+    input gradient was not checked. An embedding, which refuses float indices, still passes."""
+    from core import Embedding, FullyConnected
+    from gradcheck import check_layer
+    from gradcheck.cli import main
+
+    report = check_layer(FullyConnected(5, 3), np.arange(40).reshape(8, 5))
+    assert not report.ok and [t.name for t in report.tensors] == ["weights"]
+    assert any("input holds integers (int64)" in p and "NOT checked" in p and "astype(float)" in p
+               for p in report.problems), report.problems
+    assert check_layer(FullyConnected(5, 3), np.arange(40.0).reshape(8, 5)).ok
+    assert check_layer(Embedding(10, 4), np.arange(15).reshape(3, 5) % 10).ok
+    assert main(["core:FullyConnected", "--args", "5", "3", "--shape", "8,5", "--indices", "10"]) == 1
+    assert "input holds integers" in capsys.readouterr().out
