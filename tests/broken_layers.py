@@ -1169,3 +1169,38 @@ BROKEN.update({
 })
 
 CORRECT.update({"gamma and beta of shape (D,)": (ScaleShift, (6, 4))})
+
+
+class ReLU32:
+    """max(0, x) computed in float32, with the subgradient 1 at x = 0 (mask x >= 0, one of the valid choices);
+    ``wrong``: 2x the upstream gradient at exact zeros, outside the one-sided slopes 0 and 1."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x.astype(np.float32)
+        return np.maximum(self.x, 0)
+
+    def backward(self, e):
+        mask = (self.x >= 0).astype(np.float32)
+        if self.wrong:
+            mask[self.x == 0] = 2
+        return (e * mask).astype(np.float32)
+
+
+def zeros_in_a_row(seed: int) -> np.ndarray:
+    """float32 normal values (4, 6) with three exact zeros in row 1."""
+    x = np.random.default_rng(seed).standard_normal((4, 6)).astype(np.float32)
+    x[1, [0, 2, 5]] = 0.0
+    return x
+
+
+BROKEN.update({
+    "float32 ReLU with 2x the gradient at exact zeros": (lambda: ReLU32(wrong=True), zeros_in_a_row(3), "input",
+                                                         "wrong"),
+})
+
+CORRECT.update({
+    "float32 ReLU, subgradient 1 at three exact zeros in one row": (ReLU32, zeros_in_a_row(3)),
+})
