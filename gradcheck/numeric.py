@@ -635,6 +635,7 @@ class Verdicts:
     kink: np.ndarray        # bool: a kink lies within H/2; only "between the one-sided slopes" is certified
     checked: np.ndarray     # bool: not skipped
     smooth: np.ndarray      # bool: no kink within [-H, H] (the one-sided gaps scale with the step)
+    outside: np.ndarray | None = None   # bool: failed at a kink, outside its one-sided slopes, forward exact there
 
 
 def _typical(rounding: np.ndarray, terms: int) -> np.ndarray:
@@ -683,4 +684,4 @@ def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
         failed = checked & ~(error <= tolerance)
         kink = checked & (~smooth | unsure) & (np.abs(gap) / 2 > floor)
     return Verdicts(error=np.where(checked, error, 0.0), tolerance=tolerance, failed=failed, kink=kink & ~failed,
-                    checked=checked, smooth=smooth)
+                    checked=checked, smooth=smooth, outside=kink & failed & ~e.noisy)

@@ -239,9 +239,9 @@ def per_call_arrays(state: HeldState, owners: Sequence[tuple[str, object]], forw
     exist before the check and that ``forward()`` binds to a new array (a cached input, ``self.inputs =
     inputs``; an output, ``self.output = ...``). A parameter is held across calls: weights made on the first
     forward are not bound again by the next, and weights that forward rebinds existed before it."""
-    def bound() -> dict[tuple[int, str], int]:
+    def bound() -> dict[tuple[int, str], int]:      # instance attributes (a property is not bound by forward)
         return {(id(owner), path[0]): id(value) for _, owner in owners for path, value in _candidates(owner)
-                if path[0] not in (state.snapshot_of(owner).attrs or {})}
+                if path[0] in getattr(owner, "__dict__", {}) and path[0] not in (state.snapshot_of(owner).attrs or {})}
     before = bound()
     forward()
     return {key for key, ident in bound().items() if key in before and before[key] != ident}

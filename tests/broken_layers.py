@@ -1197,10 +1197,11 @@ def zeros_in_a_row(seed: int) -> np.ndarray:
 
 
 BROKEN.update({
+    # one kink or several cannot be told apart at the point: outside the one-sided slopes, not checked
     "float32 ReLU with 2x the gradient at exact zeros": (lambda: ReLU32(wrong=True), zeros_in_a_row(3), "input",
-                                                         "wrong"),
+                                                         "no step can step around"),
 })
 
-CORRECT.update({
-    "float32 ReLU, subgradient 1 at three exact zeros in one row": (ReLU32, zeros_in_a_row(3)),
-})
+# the correct ReLU32 is not on the list every input is fuzzed with: beside a kink just off the point in
+# float32 (-6.7e-6 next to exact zeros) it is still called wrong (a known false alarm, strict xfail in
+# test_gradcheck_soundness); it passes at exact zeros (tested there on 60 inputs)
