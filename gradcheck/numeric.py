@@ -677,11 +677,12 @@ def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
         # cannot tell a kink at the point from a smooth function there, so the element keeps a kink's allowance
         # and is certified only between its one-sided slopes
         unsure = smooth & ~modelled & ~(resolved & (scaling <= allowance)) & (np.abs(gap) / 2 > floor)
-        tolerance = floor + np.where(smooth & ~unsure, SAFETY * truncation,
-                                     np.where(unsure, np.maximum(SAFETY * truncation, np.abs(gap) / 2),
-                                              np.abs(gap) / 2))
+        kinked = ~smooth | unsure
+        # the smooth allowance where smooth, a kink's where a kink may be there, the larger of the two
+        tolerance = floor + np.maximum(np.where(smooth, SAFETY * truncation, 0.0), np.where(kinked, np.abs(gap) / 2,
+                                                                                          0.0))
         error = np.abs(e.analytic - e.numeric)
         failed = checked & ~(error <= tolerance)
-        kink = checked & (~smooth | unsure) & (np.abs(gap) / 2 > floor)
+        kink = checked & kinked & (np.abs(gap) / 2 > floor)
     return Verdicts(error=np.where(checked, error, 0.0), tolerance=tolerance, failed=failed, kink=kink & ~failed,
                     checked=checked, smooth=smooth, outside=kink & failed & ~e.noisy)
