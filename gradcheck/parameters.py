@@ -15,10 +15,11 @@ An attribute that did not exist before the check and that every forward binds an
 with ``dinputs``.
 
 An array reachable twice (a sub-layer's weights that the outer layer exposes as its own) is checked once, under
-the first name it was reached by: owners are walked from the outside in, so the outer name and the outer
-gradient win (an RNN's summed gradient, not its sub-layer's last step). ``parameters=`` selects by path:
-``"weights"`` is the top-level attribute, ``"fc_y"`` every parameter under that sub-layer, ``"params.W"`` one
-entry; ``"!fc_y"`` excludes, alone or after selections.
+the first name it was reached by that has a gradient (``wx`` held as an attribute and exposed as a
+``weights`` property with ``gradient_weights``: checked as ``weights``). Owners are walked from the outside in,
+so the outer name and the outer gradient win (an RNN's summed gradient, not its sub-layer's last step).
+``parameters=`` selects by path: ``"weights"`` is the top-level attribute, ``"fc_y"`` every parameter under
+that sub-layer, ``"params.W"`` one entry; ``"!fc_y"`` excludes, alone or after selections.
 """
 from __future__ import annotations
 
@@ -269,7 +270,10 @@ def find_parameters(state: HeldState, owners: Sequence[tuple[str, object]],
     no_gradient: dict[str, str] = {}
     left_out = []
     for names_of in reach.values():
-        full, owner, path = names_of[0]
+        # of the names that reach one array (the outermost first), the first with a gradient decides: a
+        # ``weights`` property over ``self.wx`` pairs with ``gradient_weights``
+        paired = [name for name in names_of if _gradient_path(name[1], name[2])[0] is not None]
+        full, owner, path = (paired or names_of)[0]
         if not any([select.wants(alias) for alias, _, _ in names_of]):
             if _gradient_path(owner, path)[0] is not None:
                 left_out.append(full)

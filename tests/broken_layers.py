@@ -1205,3 +1205,34 @@ BROKEN.update({
 # the correct ReLU32 is not on the list every input is fuzzed with: beside a kink just off the point in
 # float32 (-6.7e-6 next to exact zeros) it is still called wrong (a known false alarm, strict xfail in
 # test_gradcheck_soundness); it passes at exact zeros (tested there on 60 inputs)
+
+
+class TwoNames:
+    """x @ W with W held as ``self.wx`` and exposed as a ``weights`` property, its gradient set in backward as
+    ``gradient_weights`` (the course's RNN pattern); ``wrong``: that gradient 1 % off. Of the names that reach
+    the array, the one with a gradient decides: checked as ``weights``."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wx = np.random.default_rng(15).standard_normal((4, 3))
+        self.wrong = wrong
+
+    @property
+    def weights(self):
+        return self.wx
+
+    @weights.setter
+    def weights(self, value):
+        self.wx = value
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.wx
+
+    def backward(self, e):
+        self.gradient_weights = self.x.T @ e * (1.01 if self.wrong else 1.0)
+        return e @ self.wx.T
+
+
+BROKEN.update({"one array under two names, gradient 1 % off": (lambda: TwoNames(wrong=True), (5, 4), "weights",
+                                                                "weights")})
+CORRECT.update({"one array under two names (wx and a weights property)": (TwoNames, (5, 4))})
