@@ -19,7 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from gradcheck.analytic import analytic_pass
-from gradcheck.numeric import DOMAIN_ERRORS, direction_count
+from gradcheck.numeric import DOMAIN_ERRORS, CountedReadout, direction_count
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
 from gradcheck.parameters import assign, find_parameters, per_call_arrays, resolve
 from gradcheck.prepare import (
@@ -176,13 +176,9 @@ def _expected(target: Target, s: Settings, grads: dict, tensors: list[tuple], te
         return int(min(n, _PILOT_MOST, max(1, _PILOT_SHARE * n, _PILOT_SECONDS / max(seconds_per_forward, 1e-9) / 4)))
 
     modes = ("fast",) if s.mode == "fast" else ("full", "fast")
-    start, calls = time.perf_counter(), [0]
+    start = time.perf_counter()
     with target.at({}):
-        plain = target.readout()
-
-        def readout(magnitudes: bool = True, total: bool = False):
-            calls[0] += 1
-            return plain(magnitudes, total)
+        readout = CountedReadout(target.readout())
         for name, arr, (plist, _, features) in tensors:
             if grads.get(name) is None or not arr.size:
                 continue
@@ -190,7 +186,7 @@ def _expected(target: Target, s: Settings, grads: dict, tensors: list[tuple], te
                                                     target.batch, terms, samples, modes).items():
                 total[mode] += forwards
     # what a forward costs inside the check, its bookkeeping included
-    total["seconds"] = (time.perf_counter() - start) / max(calls[0], 1)
+    total["seconds"] = (time.perf_counter() - start) / max(readout.calls, 1)
     return total
 
 
@@ -385,6 +381,7 @@ def _base_point(target: Target, state: HeldState, report: GradcheckReport, step:
         s = replace(s, noise=_run_to_run_noise(target, spread, report))
         target.output_spread = spread
     report.step, report.rtol, report.atol = s.step, s.rtol, s.atol
+    report.precision = s.precision
     report.warnings.extend(precision_warnings)
     problem = problem or _non_finite_problem(out)
     if problem:
@@ -436,11 +433,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
             """Every tensor compared at ``point`` (our inputs moved there), or only the elements (flat indices)
             that ``only`` names for each tensor it names."""
             with target.at(point):
-                plain = target.readout()
-
-                def readout(magnitudes: bool = True, total: bool = False):
-                    meter.tick()
-                    return plain(magnitudes, total)
+                readout = CountedReadout(target.readout(), meter.tick)
                 # the stale-cache re-check is of tensors known to fail: a fast screen there would only cost
                 common = (s if not point else replace(s, mode="full"), rng, target.batch, out.size)
                 def probes_of(name: str, full: tuple) -> tuple:
@@ -565,8 +558,8 @@ def check_layer(layer, inputs, *, mode: str | None = None, step: float | None = 
     step : float, optional
         Relative step; default the cube root of the machine epsilon of the precision the layer computes in.
     rtol, atol : float
-        Added to the tolerance derived from the error estimates. rtol defaults to 1e-6 (1e-3 for a layer
-        that computes in float32).
+        Added to the tolerance derived from the error estimates. rtol defaults to 1e-6 in every precision:
+        a layer that computes in float32 is allowed float32 rounding of the outputs each step moves.
     seed : int
         Seeds the input (when a shape is given), the upstream error E and the fast-mode directions.
     parameters : list of str, or dict of str to str, optional

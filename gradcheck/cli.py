@@ -109,7 +109,7 @@ def _parser() -> _Parser:
                         help="full: every element; fast: sparse random directions (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the input, the upstream error and directions (default: %(default)s)")
-    parser.add_argument("--rtol", type=float, help="relative tolerance (default 1e-6, 1e-3 in float32)")
+    parser.add_argument("--rtol", type=float, help="relative tolerance (default 1e-6, in every precision)")
     parser.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: %(default)s)")
     parser.add_argument("--step", "--eps", type=float, dest="step",
                         help="relative finite-difference step (default cbrt(machine eps)); --eps is the old name")

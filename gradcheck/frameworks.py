@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from gradcheck.check import _input_names
 
-__all__ = ["argument_names", "reseeding", "framework_of"]
+__all__ = ["argument_names", "reseeding", "framework_of", "path_name", "flatten", "Flat"]
 
 
 def argument_names(fn: Callable, count: int) -> list[str]:
@@ -18,6 +18,54 @@ def argument_names(fn: Callable, count: int) -> list[str]:
         return _input_names(fn, count)
     except TypeError:
         return [f"arg{i}" for i in range(count)]
+
+
+def path_name(name: str, keys: Sequence[object]) -> str:
+    """A tensor's name from its argument's name and its path inside it: ``params.w``, ``pair.0``."""
+    return ".".join([name, *(str(k) for k in keys)])
+
+
+class Flat:
+    """The leaves of nested tuples, lists and dicts (in order: dicts by insertion), each with its path, and how
+    to build the same structure around new leaves (``rebuild``). A leaf is anything ``is_leaf`` says is one,
+    or anything that is not a tuple, list or dict."""
+
+    def __init__(self, value: object, is_leaf: Callable[[object], bool]) -> None:
+        self.paths: list[tuple] = []
+        self.leaves: list[object] = []
+        self._shape = self._walk(value, (), is_leaf)
+
+    def _walk(self, value: object, path: tuple, is_leaf: Callable[[object], bool]) -> object:
+        if not is_leaf(value):
+            if isinstance(value, dict):
+                return dict, [(k, self._walk(v, path + (k,), is_leaf)) for k, v in value.items()]
+            if isinstance(value, (tuple, list)):
+                keys = getattr(value, "_fields", None) or range(len(value))       # a namedtuple's by field
+                return type(value), [(k, self._walk(v, path + (k,), is_leaf)) for k, v in zip(keys, value)]
+        self.paths.append(path)
+        self.leaves.append(value)
+        return None
+
+    def rebuild(self, leaves: Sequence[object]) -> object:
+        it = iter(leaves)
+
+        def build(shape: object) -> object:
+            if shape is None:
+                return next(it)
+            kind, children = shape
+            if kind is dict:
+                return {k: build(c) for k, c in children}
+            parts = [build(c) for _, c in children]
+            return kind(parts) if kind in (tuple, list) else kind(*parts)
+        return build(self._shape)
+
+
+def flatten(values: Sequence[object], names: Sequence[str],
+            is_leaf: Callable[[object], bool]) -> tuple[Flat, list[str]]:
+    """The leaves of the positional arguments ``values`` (a tuple), and each leaf's name (:func:`path_name`,
+    the first key being the argument's position, replaced by its name)."""
+    flat = Flat(tuple(values), is_leaf)
+    return flat, [path_name(names[p[0]], p[1:]) for p in flat.paths]
 
 
 def reseeding(reseed: int | None, before_forward: Callable[[], None] | None,

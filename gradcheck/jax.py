@@ -19,8 +19,8 @@ from functools import partial
 import numpy as np
 
 from gradcheck.check import _new_report, _run, _time_limited
-from gradcheck.frameworks import argument_names, reseeding
-from gradcheck.prepare import input_array, validate_settings
+from gradcheck.frameworks import argument_names, path_name, reseeding
+from gradcheck.prepare import input_array, is_shape, validate_settings
 from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.supervisor import run_here_limited
 from gradcheck.targets import FunctionTarget
@@ -36,13 +36,32 @@ __all__ = ["check_function", "assert_gradients"]
 
 
 def _flat(out: object):
-    """The output as one array: a tuple or list of arrays is checked as their concatenation."""
-    if isinstance(out, (tuple, list)) and out:
-        return jnp.concatenate([jnp.ravel(o) for o in out])
+    """The output as one array: a pytree of arrays (a tuple, a dict) is checked as the concatenation of its
+    leaves."""
     if hasattr(out, "dtype") and hasattr(out, "shape"):
         return out
-    raise TypeError(f"gradcheck.jax: the function returned {type(out).__name__}; expected an array "
-                    "(or a tuple of arrays)")
+    leaves = jax.tree_util.tree_leaves(out)
+    if leaves and all(hasattr(v, "dtype") and hasattr(v, "shape") for v in leaves):
+        return jnp.concatenate([jnp.ravel(v) for v in leaves])
+    raise TypeError(f"gradcheck.jax: the function returned {type(out).__name__}; expected an array or a pytree "
+                    "of arrays (a tuple, a dict)")
+
+
+def _key(entry: object) -> object:
+    """One step of a JAX key path, as it reads in a name: a dict's key, a sequence's index, an attribute."""
+    for field in ("key", "idx", "name"):
+        if hasattr(entry, field):
+            return getattr(entry, field)
+    return entry
+
+
+def _leaves(inputs: tuple, names: list[str]) -> tuple[list, list[str], object]:
+    """The inputs' leaves (arrays or shapes), each named by its argument and path (``params.w``), and the
+    structure to rebuild the arguments from them."""
+    pairs, tree = jax.tree_util.tree_flatten_with_path(tuple(inputs), is_leaf=is_shape)
+    leaves = [v for _, v in pairs]
+    labels = [path_name(names[_key(p[0])], [_key(k) for k in p[1:]]) for p, _ in pairs]
+    return leaves, labels, tree
 
 
 class JaxTarget(FunctionTarget):
@@ -50,13 +69,13 @@ class JaxTarget(FunctionTarget):
     dtypes. The forward and the VJP are compiled once with ``jax.jit`` (thousands of perturbed calls of one
     shape): a function ``jax.vjp`` can differentiate can be traced."""
 
-    def __init__(self, f: Callable, label: str, arrays: dict[str, np.ndarray], dtypes: list,
+    def __init__(self, f: Callable, label: str, arrays: dict[str, np.ndarray], dtypes: list, tree: object,
                  rng: np.random.Generator, before_forward: Callable[[], None] | None) -> None:
         super().__init__(self._forward, self._backward, arrays, rng, before_forward)
         self.label, self._dtypes = label, dtypes
 
-        def flat(*args):
-            return _flat(f(*args))
+        def flat(*leaves):
+            return _flat(f(*jax.tree_util.tree_unflatten(tree, leaves)))
 
         def pullback(args, e):
             out, vjp = jax.vjp(flat, *args)
@@ -87,11 +106,15 @@ def _float64_enabled():
         jax.config.update("jax_enable_x64", before)
 
 
-def _own_dtype(value: object) -> np.dtype:
-    """An input's dtype (float64 for a shape); a TypeError for anything but floats."""
+def _own_dtype(value: object, name: str) -> np.dtype:
+    """An input's dtype (float64 for a shape); a TypeError for anything but float arrays and shapes."""
+    if not (is_shape(value) or hasattr(value, "dtype")):
+        raise TypeError(f"gradcheck.jax.check_function: {name} is {type(value).__name__}; expected a float array, "
+                        "a shape, or a pytree of them (close over other arguments: "
+                        "check_function(lambda x: f(x, idx), x))")
     dtype = np.dtype(getattr(value, "dtype", np.float64))
     if dtype.kind != "f":
-        raise TypeError(f"gradcheck.jax.check_function: inputs must be float arrays or shapes, got dtype {dtype} "
+        raise TypeError(f"gradcheck.jax.check_function: {name} must be a float array or a shape, got dtype {dtype} "
                         "(close over integer arguments: check_function(lambda x: f(x, idx), x))")
     return dtype
 
@@ -105,9 +128,11 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
 
     Parameters
     ----------
-    f : callable of arrays returning an array (or a tuple of arrays, checked as their concatenation)
-    inputs : arrays or shapes
-        Every input is checked; a shape ``(8, 5)`` is a standard normal float64 array drawn with ``seed``.
+    f : callable of arrays returning an array (or a pytree of arrays, checked as the concatenation of its
+        leaves)
+    inputs : arrays, shapes, or pytrees of them (``{"w": w, "b": b}``, tuples, lists)
+        Every array is checked, named by its argument and its path (``params.w``); a shape ``(8, 5)`` is a
+        standard normal float64 array drawn with ``seed``.
         Close over other arguments (integer indices, PRNG keys): ``check_function(lambda x: f(x, key), x)``.
     mode, step, rtol, atol, seed, progress
         As for :func:`gradcheck.check_layer`.
@@ -123,25 +148,26 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
     if not inputs:
         raise TypeError("gradcheck.jax.check_function: give at least one input (an array or a shape)")
     rng = np.random.default_rng(seed)
-    names = argument_names(f, len(inputs))
-    arrays = {n: input_array(np.asarray(v) if hasattr(v, "dtype") else v, rng, n) for n, v in zip(names, inputs)}
+    leaves, names, tree = _leaves(inputs, argument_names(f, len(inputs)))
+    own = [_own_dtype(v, n) for v, n in zip(leaves, names)]
+    arrays = {n: input_array(np.asarray(v) if hasattr(v, "dtype") else v, rng, n) for n, v in zip(names, leaves)}
     label = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
     report = _new_report(label, mode, seed, atol)
-    own = [_own_dtype(v) for v in inputs]
     with _float64_enabled():
         dtypes = [np.dtype(np.float64)] * len(own)
-        if any(d != np.float64 for d in own) and not _runs_in_float64(f, arrays):
+        if any(d != np.float64 for d in own) and not _runs_in_float64(f, arrays, tree):
             dtypes = own
             report.warnings.append("the function does not run on float64 copies, so it is checked in its own dtypes")
-        target = JaxTarget(f, label, arrays, dtypes, rng, reseeding(reseed, before_forward))
+        target = JaxTarget(f, label, arrays, dtypes, tree, rng, reseeding(reseed, before_forward))
         _run(target, report, rng, step=step, rtol=rtol, atol=atol, parameters=[], progress=progress, jobs=1,
              scheduler=None)
     return report
 
 
-def _runs_in_float64(f: Callable, arrays: dict[str, np.ndarray]) -> bool:
+def _runs_in_float64(f: Callable, arrays: dict[str, np.ndarray], tree: object) -> bool:
     try:
-        out = _flat(f(*(jnp.asarray(a, dtype=jnp.float64) for a in arrays.values())))
+        leaves = [jnp.asarray(a, dtype=jnp.float64) for a in arrays.values()]
+        out = _flat(f(*jax.tree_util.tree_unflatten(tree, leaves)))
     except (TypeError, ValueError):
         return False
     return out.dtype == jnp.float64

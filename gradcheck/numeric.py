@@ -40,9 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "Probe", "Estimates",
+__all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "CountedReadout", "Probe",
+           "Estimates",
            "Verdicts", "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
-           "finite_differences", "judge"]
+           "finite_differences", "judge", "working_dtype"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 SHRINK = 8.0        # the step of round r is h / SHRINK^r
@@ -54,10 +55,12 @@ SUM_TAIL = 2.0
 ULPS = 64           # the smaller step of a round stays at least this many ulps of the value
 _STEPS = ((1.0, 1.0), (-1.0, 1.0), (1.0, 0.5), (-1.0, 0.5))   # (sign, fraction of H): +H, -H, +H/2, -H/2
 DOMAIN_ERRORS = (ValueError, ArithmeticError, IndexError)   # what a forward may raise outside its domain
+_F64_EPS = float(np.finfo(np.float64).eps)
+_WORKING = {float(np.finfo(t).eps): t for t in (np.float32, np.float16)}
 
-TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding (assumed, or measured where forward is "
-                  f"noisier) + (smooth: {SAFETY:g}*|D(H) - D(H/2)|/3; kink at the point: half the gap between the "
-                  "one-sided slopes at H/2), at the step H the element was settled at")
+TOLERANCE_TEXT = (f"tolerance = atol + rtol*|numeric| + {SAFETY:g}*rounding (eps times the outputs the step moves, or "
+                  f"measured where forward is noisier) + (smooth: {SAFETY:g}*|D(H) - D(H/2)|/3; kink at the point: "
+                  "half the gap between the one-sided slopes at H/2), at the step H the element was settled at")
 
 # Readout: evaluates the checked function at the current state and returns its per-row values (shape (R,))
 # and, with magnitudes=True, their magnitudes (for the rounding estimate; None otherwise), float64; with
@@ -162,6 +165,24 @@ class Estimates:
                 self.skipped[j] = other.skipped[j]
 
 
+class CountedReadout:
+    """``readout``, counting its evaluations (``calls``) and calling ``tick()`` before each."""
+
+    def __init__(self, readout: Readout, tick: Callable[[], None] | None = None) -> None:
+        self.readout, self.tick, self.calls = readout, tick, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.tick is not None:
+            self.tick()
+        return self.readout(*args, **kwargs)
+
+
+def _per_row(terms: np.ndarray, rows: np.ndarray | None) -> np.ndarray | float:
+    """The sums of ``terms`` (rows x terms) over the rows ``rows`` reads, one per row (None: over all)."""
+    return terms.sum() if rows is None else terms.sum(axis=1)[rows]
+
+
 def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
     """The readout's values: the rows of ``rows``, or their total (the magnitudes are taken at the base only)."""
     if rows is None:
@@ -170,10 +191,11 @@ def _read(readout: Readout, rows: np.ndarray | None) -> np.ndarray | float:
     return readout(False)[0][rows]
 
 
-def _last_round(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Per element, the last round whose smaller step H/2 stays ``ULPS`` ulps of the value moved (of the step
-    itself for a zero), at most ``MAX_ROUNDS - 1``."""
-    room = steps / 2 / (ULPS * np.spacing(np.maximum(values, steps)))
+def _last_round(values: np.ndarray, steps: np.ndarray, work: type | None = None) -> np.ndarray:
+    """Per element, the last round whose smaller step H/2 stays ``ULPS`` ulps (of the working precision
+    ``work``, float64 for None) of the value moved (of the step itself for a zero), at most ``MAX_ROUNDS - 1``."""
+    ulp = np.spacing(np.maximum(values, steps).astype(work or np.float64)).astype(np.float64)
+    room = steps / 2 / (ULPS * ulp)
     with np.errstate(divide="ignore"):
         rounds = np.floor(np.log(np.maximum(room, 1.0)) / np.log(SHRINK))
     return np.minimum(MAX_ROUNDS - 1, rounds).astype(int)
@@ -183,9 +205,14 @@ class _Ladder:
     """The evaluations of one call of :func:`finite_differences`: the probes' layout, and one round's values."""
 
     def __init__(self, tensor: np.ndarray, probes: Sequence[Probe], readout: Readout, analytic: np.ndarray,
-                 step: float, noise: np.ndarray | None) -> None:
+                 step: float, noise: np.ndarray | None, machine_eps: float = _F64_EPS) -> None:
         self.tensor, self.probes, self.readout, self.analytic = tensor, probes, readout, analytic
         self.n = sum(p.estimates for p in probes)
+        self.work = working_dtype(machine_eps)
+        self.known = np.zeros(self.n, dtype=bool)   # which outputs the probe moves is known (see _dependence)
+        self.still = np.zeros(self.n)       # the terms of the outputs it does not move
+        self.reach = np.ones(self.n)        # the move that leaves them unmoved (in the probe's units)
+        self.total = np.zeros(self.n)       # every term of the readout rows behind each estimate
         base_values, base_scale = readout(True)
         self.flat_view = tensor.reshape(-1) if tensor.flags.c_contiguous else None
         target = self.flat_view if self.flat_view is not None else tensor
@@ -203,6 +230,7 @@ class _Ladder:
         row_noise = np.zeros(len(base_values)) if noise is None else np.broadcast_to(noise, base_values.shape)
         if self.flat_view is not None and all(len(p.flat) == 1 and p.rows is None for p in probes):
             self._singles(probes, step, base_values.sum(), base_scale.sum(), row_noise.sum())
+            self._dependence(step)
             return
         moved, steps = [], []               # per element: |value| and |nominal step|
         start = first = 0
@@ -230,13 +258,14 @@ class _Ladder:
                 self.base[out], self.scale[out] = base_values[probe.rows], base_scale[probe.rows]
                 self.noise[out] = row_noise[probe.rows]
         # per element where each estimate is one element's, else the fewest of the probe's elements
-        rounds = _last_round(np.array(moved), np.array(steps))
+        rounds = _last_round(np.array(moved), np.array(steps), self.work)
         self.rounds_left = np.zeros(self.n, dtype=int)
         for probe, (out, elems, _, _) in zip(probes, self.layout):
             self.rounds_left[out] = rounds[elems] if probe.estimates == len(probe.flat) and probe.rows is not None \
                 else rounds[elems].min()
         self.elements = first
         self.new_round(0)
+        self._dependence(step)
 
     def _singles(self, probes: Sequence[Probe], step: float, base: float, scale: float, noise: float) -> None:
         """The layout of single-element probes read as a whole sum (parameters), built with whole arrays."""
@@ -248,7 +277,7 @@ class _Ladder:
                        for i, (w, n) in enumerate(zip(flat.tolist(), nominal.tolist()))]
         self.owner = np.arange(self.n)
         self.base[:], self.scale[:], self.noise[:] = base, scale, noise
-        self.rounds_left = _last_round(values, np.abs(nominal))
+        self.rounds_left = _last_round(values, np.abs(nominal), self.work)
         self.elements = self.n
         self.new_round(0)
 
@@ -270,10 +299,11 @@ class _Ladder:
             probe, (out, elems, where, nominal) = self.probes[i], self.layout[i]
             if isinstance(where, int) and probe.rows is None:     # one element, one sum: scalar writes only
                 orig = target[where]
+                origin = float(self._rounded(orig))
                 try:
                     for k, move in moves:
-                        target[where] = orig + move * nominal
-                        taken = float(target[where]) - float(orig)      # the step actually taken
+                        target[where] = self._rounded(orig + move * nominal)
+                        taken = float(target[where]) - origin      # the step the function actually sees
                         displaced[k, elems.start] = t[k, out.start] = taken
                         try:                    # only forward's own errors are its domain's edge
                             value = _read(self.readout, None)
@@ -286,10 +316,11 @@ class _Ladder:
                     target[where] = orig
                 continue
             orig = target[where].copy()
+            origin = self._rounded(orig)
             try:
                 for k, move in moves:
-                    target[where] = orig + move * nominal
-                    taken = np.float64(target[where]) - orig                 # the step actually taken
+                    target[where] = self._rounded(orig + move * nominal)
+                    taken = np.float64(target[where]) - origin      # the step the function actually sees
                     displaced[k, elems] = taken
                     if probe.rows is not None or len(probe.flat) == 1:
                         t[k, out] = taken                                     # divide by its own step
@@ -300,6 +331,55 @@ class _Ladder:
                                              for j in range(out.start, out.stop)})
                         continue
                     f[k, out] = value
+            finally:
+                target[where] = orig
+
+    def _rounded(self, value):
+        """``value`` as the function sees it: rounded to its working precision (a float64 number), so that
+        the step taken is the step the function sees, exactly."""
+        if self.work is None:
+            return value
+        return np.asarray(value, dtype=np.float64).astype(self.work).astype(np.float64)
+
+    def _dependence(self, step: float) -> None:
+        """Below float64, which outputs each probe moves, for the rounding its estimates allow.
+
+        A difference of two forwards carries the rounding of the outputs that differ; an output the probe
+        cannot move cancels exactly. Those that a move of the whole value (``+-max(|x|, 1)``) and the first
+        step both leave unchanged can only vary by less than their rounding over that move, so their share
+        of an estimate's rounding shrinks by the ratio of the step to that move. In float32 this is what the
+        rounding really is: a sigmoid's estimate carries its own output's rounding, not its row's. Where a
+        move leaves forward's domain, or the readout has no terms (a loss), every term counts, as in float64.
+        """
+        if self.work is None:
+            return
+        first = self.readout(False, terms=True)[1]
+        if first is None:
+            return
+        base = np.abs(first)
+        target = self.flat_view if self.flat_view is not None else self.tensor
+        for probe, (out, _, where, nominal) in zip(self.probes, self.layout):
+            moved, reached = np.zeros(base.shape, dtype=bool), base.copy()
+            orig = np.copy(target[where])
+            try:
+                for m in (1 / step, -1 / step, 1.0):     # the whole value both ways, and the first step
+                    target[where] = self._rounded(orig + m * np.asarray(nominal))
+                    try:
+                        terms = self.readout(False, terms=True)[1]
+                    except DOMAIN_ERRORS:
+                        terms = None
+                    if terms is None or terms.shape != base.shape or not np.isfinite(terms).all():
+                        break
+                    moved |= terms != first
+                    if m == 1.0:
+                        reached = np.maximum(base, np.abs(terms))
+                else:
+                    self.known[out] = True
+                    self.scale[out] = _per_row(np.where(moved, reached, 0.0), probe.rows)
+                    self.still[out] = _per_row(np.where(moved, 0.0, base), probe.rows)
+                    self.total[out] = _per_row(base, probe.rows)
+                    self.reach[out] = np.abs(nominal) / step if probe.rows is not None or len(probe.flat) == 1 \
+                        else 1 / step
             finally:
                 target[where] = orig
 
@@ -334,7 +414,8 @@ def finite_differences(tensor: np.ndarray, probes: Sequence[Probe], readout: Rea
     probes are re-checked element by element anyway (a direction taken down the ladder until it settles would
     let a small wrong element hide under a large one's allowance).
     """
-    lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float))
+    lad = _Ladder(tensor, probes, readout, analytic, step, None if noise is None else np.asarray(noise, float),
+                  machine_eps)
     lad.rounds_left = np.minimum(lad.rounds_left, rounds - 1)
     final, rounds = Estimates.empty(lad.n), []
     settled = np.zeros(lad.n, dtype=bool)
@@ -382,9 +463,8 @@ def _quick(lad: _Ladder, machine_eps: float, rtol: float, atol: float, terms: in
         right, left = (fp - lad.base) / tp, (lad.base - fm) / -tm
         gap = np.abs(right - left)
         a = lad.analytic_along(0, 1)
-        scale = np.maximum(lad.scale, np.fmax(np.abs(fp), np.abs(fm)))
         half = np.minimum(np.abs(tp), np.abs(tm))
-        rounding = (machine_eps * (scale + np.abs(lad.base)) + lad.noise) / half
+        rounding = _rounding(lad, machine_eps, np.fmax(np.abs(fp), np.abs(fm)), lad.noise, half)
         floor = atol + rtol * np.abs(d) + SAFETY * _typical(rounding, terms)
         model = SAFETY * gap ** 2 / (6 * np.abs(d))
         # linear over the step, on the worst-case rounding (as judge decides smoothness): rounding alone must
@@ -393,6 +473,17 @@ def _quick(lad: _Ladder, machine_eps: float, rtol: float, atol: float, terms: in
         one_scale = (gap <= 0.01 * np.abs(d)) & (np.abs(a - d) + model <= floor)
         ok = np.isfinite(fp) & np.isfinite(fm) & (np.abs(a - d) <= floor) & (linear | one_scale)
         return ok, np.where(linear, np.minimum(model, gap / 2), model) / SAFETY
+
+
+def _rounding(lad: _Ladder, machine_eps: float, reached: np.ndarray, noise: np.ndarray,
+              half: np.ndarray) -> np.ndarray:
+    """How far rounding can move each estimate at the step ``half``: ``eps`` times the terms' magnitude at the
+    base, or the values ``reached`` within the step where larger (w^2 at w = 0), over the step. Where the
+    outputs a probe moves are known (below float64, see ``_Ladder._dependence``), only theirs count at that
+    step, those it does not move over the move that leaves them unmoved, and the float64 readout's own sum."""
+    everything = (machine_eps * (np.maximum(lad.scale, reached) + np.abs(lad.base)) + noise) / half
+    moved = (machine_eps * lad.scale + _F64_EPS * lad.total + noise) / half + machine_eps * lad.still / lad.reach
+    return np.where(lad.known, moved, everything)
 
 
 def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
@@ -416,9 +507,7 @@ def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
         numeric = np.where(both, (fp2 - fm2) / (tp2 - tm2), 2 * side - side_h)
         coarse = np.where(both, (fp1 - fm1) / (tp1 - tm1), side)
         half = np.where(both, np.minimum(np.abs(tp2), np.abs(tm2)), np.where(plus, np.abs(tp2), np.abs(tm2)))
-        # the terms' magnitude at the base, or the values reached within the step when larger (w^2 at w = 0)
-        scale = np.maximum(lad.scale, np.nanmax(np.where(ok, np.abs(f), 0.0), axis=0))
-        rounding = (machine_eps * (scale + np.abs(base)) + noise) / half
+        rounding = _rounding(lad, machine_eps, np.nanmax(np.where(ok, np.abs(f), 0.0), axis=0), noise, half)
         one_sided = ~both & (plus | minus)
         unsettled = one_sided & ~(np.abs(side_h - side) <= 0.01 * np.abs(numeric) + SAFETY * rounding)
     skipped = {}
@@ -636,6 +725,11 @@ class Verdicts:
     checked: np.ndarray     # bool: not skipped
     smooth: np.ndarray      # bool: no kink within [-H, H] (the one-sided gaps scale with the step)
     outside: np.ndarray | None = None   # bool: failed at a kink, outside its one-sided slopes, forward exact there
+
+
+def working_dtype(machine_eps: float) -> type | None:
+    """The dtype a function computing at ``machine_eps`` holds its values in (None: float64)."""
+    return _WORKING.get(float(machine_eps))
 
 
 def _typical(rounding: np.ndarray, terms: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from functools import partial
 
 import numpy as np
 
-from gradcheck.numeric import Estimates, Probe, finite_differences
+from gradcheck.numeric import CountedReadout, Estimates, Probe, finite_differences
 from gradcheck.supervisor import Pool, WorkerFailed
 
 __all__ = ["Workers", "default_jobs", "input_of", "parameter_of", "PARALLEL_MIN_SECONDS", "ClusterFailed"]
@@ -44,14 +44,9 @@ def _work(target, locate: Callable, probes: Sequence[Probe], analytic: np.ndarra
           rule: dict) -> tuple[Estimates, int]:
     from threadpoolctl import threadpool_limits
 
-    readout, calls = target.readout(), [0]
-
-    def counted(magnitudes: bool = True, total: bool = False):
-        calls[0] += 1
-        return readout(magnitudes, total)
-
+    counted = CountedReadout(target.readout())
     with threadpool_limits(1):
-        return finite_differences(locate(target), probes, counted, analytic, step, eps, **rule), calls[0]
+        return finite_differences(locate(target), probes, counted, analytic, step, eps, **rule), counted.calls
 
 
 def _merge(parts: list[Estimates]) -> Estimates:

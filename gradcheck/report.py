@@ -62,6 +62,7 @@ class TensorCheck:
     refined: int = 0                # elements settled at a smaller step than the first (the ladder went down)
     noisy: int = 0                  # elements whose tolerance holds forward's measured noise
     scale: float = 0.0              # the largest |numeric gradient| of the tensor
+    max_tolerance: float = 0.0      # the largest tolerance applied to a smooth element (what could pass)
     evaluations: int = 0            # forward evaluations of the numeric pass for this tensor
     seconds: float = 0.0            # wall time of the numeric pass for this tensor
     hint: str | None = None
@@ -99,6 +100,7 @@ class GradcheckReport:
     step: float
     rtol: float
     atol: float
+    precision: str = "float64"      # the precision the function computes in, which the tolerance follows
     tensors: list[TensorCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -208,14 +210,15 @@ def _g(value: float) -> str:
 def format_report(report: GradcheckReport) -> str:
     """The readable text of a report: a header, one table row per tensor, then details of every failure."""
     status = "PASS" if report.ok else "FAIL"
-    lines = [f"gradcheck {report.target}: {status}  (mode {report.mode}, seed {report.seed}, "
+    lines = [f"gradcheck {report.target}: {status}  ({report.precision}, mode {report.mode}, seed {report.seed}, "
              f"steps {report.step:.2g} x max(|value|, 1) / 8^r, rtol {report.rtol:g}, atol {report.atol:g})"]
     header = f"  {'tensor':<24} {'shape':<14} {'method':<10} {'checked':>7} {'failed':>6} {'kinks':>5} " \
-             f"{'skipped':>7} {'max abs err':>11} {'max rel err':>11} {'forwards':>8} {'seconds':>7}"
+             f"{'skipped':>7} {'max abs err':>11} {'max tol':>9} {'max rel err':>11} {'forwards':>8} {'seconds':>7}"
     lines.append(header)
     for t in report.tensors:
         lines.append(f"  {t.name:<24} {str(t.shape):<14} {t.method:<10} {t.checked:>7} {t.failed:>6} {t.kinks:>5} "
-                     f"{sum(t.skipped.values()):>7} {t.max_abs_error:>11.3g} {t.max_rel_error:>11.3g} "
+                     f"{sum(t.skipped.values()):>7} {t.max_abs_error:>11.3g} {t.max_tolerance:>9.3g} "
+                     f"{t.max_rel_error:>11.3g} "
                      f"{t.evaluations:>8} {t.seconds:>7.3f}  {'ok' if t.ok else 'FAIL'}")
     for t in report.tensors:
         if t.note:

@@ -92,11 +92,13 @@ def as_output(value: object, who: str) -> np.ndarray:
     raise TypeError(f"gradcheck: {who} returned {_what(value)}; expected one float ndarray{hint}")
 
 
-def _scalar(value: object, magnitudes: bool = True, total: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _scalar(value: object, magnitudes: bool = True, total: bool = False,
+            terms: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """A loss's value as the readout (one row); it has no terms to tell apart (``terms``: None)."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = float(value)
     v = float(as_output(value, "the loss's forward").sum())
-    return np.array([v]), np.array([abs(v)])
+    return np.array([v]), (None if terms else np.array([abs(v)]))
 
 
 class Target:
@@ -209,10 +211,11 @@ def _same(a: np.ndarray, b: np.ndarray, spread: float) -> bool:
         return bool(np.all(np.abs(a - b) <= 4 * spread))
 
 
-def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool,
-             total: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool, total: bool = False,
+             terms: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row values of ``sum(y * error)`` (``total``: only their sum, one dot product), and with
-    ``magnitudes`` the per-row sums of ``|y * error|``."""
+    ``magnitudes`` the per-row sums of ``|y * error|``; with ``terms`` the terms ``y * error`` themselves,
+    one row per readout row."""
     if y.shape != error.shape:
         raise RuntimeError(f"gradcheck: forward returned shape {y.shape} for a perturbed input, "
                            f"but {error.shape} before")
@@ -221,6 +224,8 @@ def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool,
     rows = len(y) if y.ndim else 1
     y2, e2 = y.reshape(rows, -1), error.reshape(rows, -1)
     values = np.einsum("ij,ij->i", y2, e2)          # one pass, no temporary
+    if terms:
+        return values, y2 * e2
     return values, (np.abs(y2 * e2).sum(axis=1) if magnitudes else None)
 
 
@@ -257,8 +262,7 @@ class LayerTarget(Target):
 
     def readout(self) -> Readout:
         x = self.x
-        return lambda magnitudes=True, total=False: _readout(self._forward(x.copy() if self.copy_input else x),
-                                                             self.error, magnitudes, total)
+        return lambda *how, **kw: _readout(self._forward(x.copy() if self.copy_input else x), self.error, *how, **kw)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         x = self.x
@@ -328,8 +332,8 @@ class LossTarget(Target):
         return as_output(float(value) if isinstance(value, (int, np.integer)) else value, "the loss's forward")
 
     def readout(self) -> Readout:
-        return lambda magnitudes=True, total=False: _scalar(self.loss.forward(self.inputs["prediction"].copy(),
-                                                                              self.target_label.copy()))
+        return lambda *how, **kw: _scalar(self.loss.forward(self.inputs["prediction"].copy(), self.target_label.copy()),
+                                          *how, **kw)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         p, y = self.inputs["prediction"], self.target_label
@@ -404,7 +408,7 @@ class NetworkTarget(Target):
         return as_output(float(value) if isinstance(value, (int, np.integer)) else value, "network.forward()")
 
     def readout(self) -> Readout:
-        return lambda magnitudes=True, total=False: _scalar(self.network.forward())
+        return lambda *how, **kw: _scalar(self.network.forward(), *how, **kw)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         self.network.forward()
@@ -446,8 +450,8 @@ class FunctionTarget(Target):
         return y
 
     def readout(self) -> Readout:
-        return lambda magnitudes=True, total=False: _readout(
-            self._call([v.copy() for v in self.inputs.values()])[0], self.error, magnitudes, total)
+        return lambda *how, **kw: _readout(self._call([v.copy() for v in self.inputs.values()])[0], self.error, *how,
+                                           **kw)
 
     def backward_pass(self, problems: list[str]) -> dict[str, np.ndarray | None]:
         copies = [v.copy() for v in self.inputs.values()]

@@ -12,6 +12,7 @@ from gradcheck.numeric import (
     DOMAIN_ERRORS,
     SAFETY,
     SHRINK,
+    CountedReadout,
     Estimates,
     Probe,
     Readout,
@@ -23,6 +24,7 @@ from gradcheck.numeric import (
     finite_differences,
     group_probe,
     judge,
+    working_dtype,
 )
 from gradcheck.prepare import Settings
 from gradcheck.report import ElementArrays, ElementError, GradcheckReport, TensorCheck
@@ -243,12 +245,8 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
     ladder judged them (the pilot: a fixed cost that would not extrapolate)."""
     if analytic is None:        # already reported as a problem (missing or wrong shape)
         return None
-    start, calls = time.perf_counter(), [0]
-    counted = readout
-
-    def readout(magnitudes: bool = True, total: bool = False):
-        calls[0] += 1
-        return counted(magnitudes, total)
+    start = time.perf_counter()
+    readout = CountedReadout(readout)
 
     a = analytic.ravel()
     out, note = _Elements(tensor.size), None
@@ -261,7 +259,7 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
             note = (f"checked as in full mode: its {full_groups} {method} are no more than the "
                     f"{direction_count(tensor.size)} directions fast mode would take")
         def tick(count: int) -> None:
-            calls[0] += count
+            readout.calls += count
             progress_tick(count)
 
         spread = None if parallel is None else (parallel[0], parallel[1], tick)
@@ -277,7 +275,7 @@ def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, rea
     checked -= _kinks_meet(out)
     checked -= _too_noisy(a, out)
     check = _summarise(name, tensor, a, out, method, checked, note, batch, factors)
-    check.evaluations, check.seconds = calls[0], time.perf_counter() - start
+    check.evaluations, check.seconds = readout.calls, time.perf_counter() - start
     return check
 
 
@@ -287,6 +285,9 @@ COARSE_LIMIT = 1e-3     # the loosest relative tolerance a coarser step may cert
 _SAMPLE = 8             # failing elements looked at before the rest: none explained, the rest are not either
 _JUMP = 2.0 ** -24      # a change between adjacent floats this share of the residual bisected, or more, is a jump
 _HALVINGS = 80          # a backstop for the bisection: adjacent floats end it first
+_STAIRS_AT_THE_STEP = ("forward is not precise enough at this point to check its gradient: it jumps within the "
+                       "step (a lossy formula whose output moves in rounding stairs, like 0.5 + 0.5 tanh(x / 2) far "
+                       "below 0 in float32), and in this precision no coarser step stays close to the point")
 _STAIRS = ("forward is not precise enough at this point to check its gradient: its estimates at steps 8 to "
            f"{SHRINK ** COARSER[-1]:g} times larger settle far from the first steps' (a lossy formula whose output "
            "moves in rounding stairs, like 1 + tanh(x) far below 0)")
@@ -328,8 +329,7 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
     settled = out.checked & ~out.kink & out.smooth
     failing = np.flatnonzero(out.failed & settled)
     loose = np.flatnonzero(_loose(analytic, out) & settled & (out.level <= 1))
-    if not (len(failing) or len(loose)) or s.step * SHRINK ** COARSER[-1] > COARSEST or \
-            not tensor.flags.c_contiguous:
+    if not (len(failing) or len(loose)) or not tensor.flags.c_contiguous:
         return
     order = failing[np.argsort(-(out.error[failing] / np.maximum(out.tolerance[failing], 1e-300)))]
     flat = tensor.reshape(-1)
@@ -337,6 +337,9 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
     def row(i: int) -> int | None:
         return None if features is None else i // features
 
+    if s.step * SHRINK ** COARSER[-1] > COARSEST:
+        _stairs_within_the_step(flat, order.tolist(), readout, s, out, row)
+        return
     seen = 0
     for count, i in enumerate(order.tolist()):
         if count == _SAMPLE and not seen:
@@ -344,6 +347,21 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
         seen += _look_coarser(flat, i, analytic[i], readout, s, out, row=row(i))
     for i in loose.tolist():
         _look_coarser(flat, i, analytic[i], readout, s, out, loose=True, row=row(i))
+
+
+def _stairs_within_the_step(flat: np.ndarray, order: list[int], readout: Readout, s: Settings, out: _Elements,
+                            row: Callable[[int], int | None]) -> None:
+    """Below float64 no coarser step stays close to the point (512 times float32's first step is 2.5 times the
+    value): a failing element whose forward jumps within its first step, as a lossy formula's rounding stairs
+    do (``0.5 + 0.5 tanh(x / 2)`` far below 0 in float32), is not checked, with that reason. Forward flat
+    there (a missing mask) or smooth (a wrong formula) leaves it wrong."""
+    seen = 0
+    for count, i in enumerate(order):
+        if count == _SAMPLE and not seen:
+            break                   # a wrong gradient, not a lossy forward: the rest would cost 60 forwards each
+        if _jump(flat, i, out.numeric[i], readout, s.step * max(abs(float(flat[i])), 1.0), s, row(i)):
+            _not_checked(out, i, _STAIRS_AT_THE_STEP)
+            seen += 1
 
 
 def _coarser_estimates(flat: np.ndarray, i: int, readout: Readout, h: float,
@@ -452,10 +470,20 @@ def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float,
         def residual(at: float) -> float:
             return _read(readout, row) - base - slope * (at - x0)
 
-        ends = []
+        # below float64 the outputs the ends leave unchanged cancel exactly: only the rest round (as the ladder
+        # allows, see numeric._Ladder._dependence)
+        first = readout(False, terms=True)[1] if working_dtype(s.machine_eps) is not None else None
+        ends, moved = [], None if first is None else np.zeros(first.shape, dtype=bool)
         for t in (span, -span):
             flat[i] = orig + t
-            ends.append((float(flat[i]), residual(float(flat[i]))))
+            if moved is None:
+                ends.append((float(flat[i]), residual(float(flat[i]))))
+                continue
+            terms = readout(False, terms=True)[1]
+            moved |= terms != first
+            ends.append((float(flat[i]), pick(terms.sum(axis=1)) - base - slope * (float(flat[i]) - x0)))
+        if moved is not None:
+            floor = SAFETY * (s.machine_eps * pick(np.where(moved, np.abs(first), 0.0).sum(axis=1)) + pick(noise))
         hi, r_hi = max(ends, key=lambda e: abs(e[1]))
         sign, half = np.sign(r_hi), abs(r_hi) / 2
         if half <= floor:
@@ -565,6 +593,7 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
                         max_rel_error=float(rel.max(initial=0.0)), worst=worst, kinks=int(out.kink.sum()),
                         one_sided=int(out.one_sided.sum()), refined=int((out.checked & (out.level > 0)).sum()),
                         noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
+                        max_tolerance=float(np.where(smooth, out.tolerance, 0.0).max(initial=0.0)),
                         skipped=out.skipped, hint=hint, note=note)
     # every element, for the pictures (not part of to_dict or the text): NaN where an element was not reached
     # out's arrays and the analytic copy are this check's own; the tensor is the caller's live array
@@ -607,18 +636,14 @@ def expected_forwards(tensor: np.ndarray, analytic: np.ndarray, readout: Readout
         return cost
     directions = direction_probes(tensor.size, count, rng)
     sample = [directions[j] for j in rng.choice(count, samples(count), replace=False)]
-    calls = [0]
-
-    def counted(magnitudes: bool = True, total: bool = False):
-        calls[0] += 1
-        return readout(magnitudes, total)
+    counted = CountedReadout(readout)
     doubtful = _screen(tensor, analytic.ravel(), counted, s, sample, terms)[3]
     share = float(doubtful.mean())
     # a group is re-checked when any of its elements lies in a doubted direction
     size = tensor.size // groups
     rechecked = groups * (1.0 - (1.0 - share) ** size)
     doubted = _by_column(np.sort(_probe_flat([p for p, d in zip(sample, doubtful) if d])), features)
-    cost["fast"] = count * calls[0] / len(sample) + rechecked * per_group(doubted)
+    cost["fast"] = count * counted.calls / len(sample) + rechecked * per_group(doubted)
     return cost
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from gradcheck.check import _input_names, _new_report, _run, _time_limited
-from gradcheck.frameworks import argument_names, reseeding
+from gradcheck.frameworks import Flat, argument_names, flatten, reseeding
 from gradcheck.prepare import is_shape, validate_settings
 from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.targets import FunctionTarget
@@ -101,13 +101,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _one_tensor(value: object):
-    """The output as one tensor: a tuple or list of tensors is checked as their concatenation."""
+    """The output as one tensor: tuples, lists and dicts of tensors are checked as the concatenation of their
+    floating tensors (integer ones, indices, have no gradient; other values are not outputs)."""
     if isinstance(value, torch.Tensor):
         return value
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        return torch.cat([v.reshape(-1) for v in value])
-    raise TypeError(f"gradcheck.torch: the function returned {type(value).__name__}; expected a tensor "
-                    "(or a tuple of tensors)")
+    floats = [v for v in Flat(value, _is_leaf).leaves if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    if not floats:
+        raise TypeError(f"gradcheck.torch: the function returned {type(value).__name__} without a floating "
+                        "tensor; expected a tensor (or a tuple, list or dict of tensors)")
+    return floats[0] if floats[0] is value else torch.cat([v.reshape(-1) for v in floats])
+
+
+def _is_leaf(value: object) -> bool:
+    return isinstance(value, torch.Tensor) or is_shape(value)
 
 
 # ------------------------------------------------------------------------------------------- the inputs
@@ -137,17 +143,31 @@ def _substituted(args: Sequence[object], positions: Sequence[int], tensors: Sequ
     return full
 
 
-def _prepared(who: str, inputs: Sequence[object], mode, step, rtol, atol, seed, reseed, before_forward,
-              progress) -> tuple[list, list[int], np.random.Generator, dict]:
-    """Settings validated, shapes drawn as tensors: (arguments, checked positions, rng, settings)."""
+class _Arguments:
+    """The positional arguments as leaves (tensors in tuples, lists and dicts included), each named by its
+    argument and path (``params.w``), shapes drawn as tensors; ``call_with(tensors)`` builds the arguments of
+    one call with ``tensors`` at the checked leaves."""
+
+    def __init__(self, inputs: Sequence[object], names: list[str], rng: np.random.Generator) -> None:
+        self.flat, self.names = flatten(inputs, names, _is_leaf)
+        self.leaves = [_as_tensor(v, rng) for v in self.flat.leaves]
+        self.checked = _checked_positions(self.leaves)
+
+    def call_with(self, tensors: Sequence) -> tuple:
+        return tuple(self.flat.rebuild(_substituted(self.leaves, self.checked, tensors)))
+
+
+def _prepared(who: str, inputs: Sequence[object], names: list[str], mode, step, rtol, atol, seed, reseed,
+              before_forward, progress) -> tuple[_Arguments, np.random.Generator, dict]:
+    """Settings validated, the arguments' leaves found and shapes drawn as tensors: (arguments, rng,
+    settings)."""
     validate_settings(mode, step, rtol, atol)
     if not inputs:
         raise TypeError(f"gradcheck.torch.{who}: give at least one input (a tensor or a shape)")
     rng = np.random.default_rng(seed)
-    args = [_as_tensor(a, rng) for a in inputs]
     kw = {"mode": mode, "step": step, "rtol": rtol, "atol": atol, "seed": seed, "reseed": reseed,
           "before_forward": before_forward, "progress": progress}
-    return args, _checked_positions(args), rng, kw
+    return _Arguments(inputs, names, rng), rng, kw
 
 
 def _runs_in_float64(call: Callable[[list], object], tensors: list) -> bool:
@@ -221,11 +241,12 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
 
     Parameters
     ----------
-    fn : callable returning a tensor (or a tuple of tensors, checked as their concatenation)
-    inputs : tensors, shapes, or other arguments
-        Floating tensors that require grad are checked (every floating tensor when none does); a shape
-        ``(8, 5)`` is a standard normal float64 tensor drawn with ``seed``. Other arguments are passed as
-        they are. The caller's tensors are never modified.
+    fn : callable returning a tensor (or a tuple, list or dict of tensors, checked as their concatenation)
+    inputs : tensors, shapes, tuples, lists and dicts of them, or other arguments
+        Floating tensors that require grad are checked (every floating tensor when none does), named by
+        their argument and their path in it (``params.w``, ``pair.0``); a shape ``(8, 5)`` is a standard
+        normal float64 tensor drawn with ``seed``. Other arguments are passed as they are. The caller's
+        tensors are never modified.
     mode, step, rtol, atol, seed, progress, timeout
         As for :func:`gradcheck.check_layer`.
     reseed : int, optional
@@ -239,18 +260,17 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
     GradcheckReport
         One entry per checked tensor, named after ``fn``'s parameters (``arg0``... when it takes ``*args``).
     """
-    args, checked, rng, kw = _prepared("check_function", inputs, mode, step, rtol, atol, seed, reseed,
-                                       before_forward, progress)
-    if not checked:
+    args, rng, kw = _prepared("check_function", inputs, _names(fn, len(inputs)), mode, step, rtol, atol, seed,
+                              reseed, before_forward, progress)
+    if not args.checked:
         raise TypeError("gradcheck.torch.check_function: no floating tensor among the inputs "
-                        f"({', '.join(type(a).__name__ for a in args)}); give tensors or shapes")
-    all_names = _names(fn, len(args))
+                        f"({', '.join(type(a).__name__ for a in args.leaves)}); give tensors or shapes")
 
     def call(tensors: list) -> object:
-        return fn(*_substituted(args, checked, tensors))
+        return fn(*args.call_with(tensors))
 
-    tensors = [args[i] for i in checked]
-    return _check(call, _label(fn), [all_names[i] for i in checked], tensors, _runs_in_float64(call, tensors),
+    tensors = [args.leaves[i] for i in args.checked]
+    return _check(call, _label(fn), [args.names[i] for i in args.checked], tensors, _runs_in_float64(call, tensors),
                   rng, kw)
 
 
@@ -270,26 +290,26 @@ def check_module(module, *inputs, mode: str | None = None, step: float | None = 
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"gradcheck.torch.check_module: expected a torch.nn.Module, got {type(module).__name__}")
-    args, checked_inputs, rng, kw = _prepared("check_module", inputs, mode, step, rtol, atol, seed, reseed,
-                                              before_forward, progress)
-    input_names = _names(module.forward, len(args))
+    args, rng, kw = _prepared("check_module", inputs, _names(module.forward, len(inputs)), mode, step, rtol, atol,
+                              seed, reseed, before_forward, progress)
+    checked_inputs = args.checked
 
     def caller(subject, params):
         def call(tensors: list) -> object:
             replaced = dict(zip((n for n, _ in params), tensors[len(checked_inputs):]))
-            return torch.func.functional_call(subject, replaced, tuple(_substituted(args, checked_inputs, tensors)))
+            return torch.func.functional_call(subject, replaced, args.call_with(tensors))
         return call
 
     # the float64 copy where it runs in float64; else the module itself, in its own dtypes
     copied = _float64_copy(module)
     for subject in ([copied] if copied is not None else []) + [module]:
         params = [(n, p) for n, p in subject.named_parameters() if p.requires_grad]
-        tensors = [args[i] for i in checked_inputs] + [p for _, p in params]
+        tensors = [args.leaves[i] for i in checked_inputs] + [p for _, p in params]
         call = caller(subject, params)
         in64 = subject is copied and _runs_in_float64(call, tensors)
         if in64 or subject is module:
             break
-    names = [input_names[i] for i in checked_inputs] + [n for n, _ in params]
+    names = [args.names[i] for i in checked_inputs] + [n for n, _ in params]
     with _module_held(subject):
         return _check(call, type(module).__name__, names, tensors, in64, rng, kw)
 

@@ -1202,9 +1202,67 @@ BROKEN.update({
                                                          "no step can step around"),
 })
 
-# the correct ReLU32 is not on the list every input is fuzzed with: beside a kink just off the point in
-# float32 (-6.7e-6 next to exact zeros) it is still called wrong (a known false alarm, strict xfail in
-# test_gradcheck_soundness); it passes at exact zeros (tested there on 60 inputs)
+CORRECT.update({"float32 ReLU with the subgradient 1 at exact zeros": (ReLU32, zeros_in_a_row(3))})
+
+
+class Sigmoid32:
+    """A sigmoid computed in float32 whatever it is given; ``wrong``: its gradient that much off in one element
+    (a float32 central difference resolves about 1e-5 here)."""
+
+    def __init__(self, wrong: float = 0.0) -> None:
+        self.wrong = wrong
+
+    def forward(self, x):
+        x = x.astype(np.float32)
+        e = np.exp(-np.abs(x))                      # precise to a few ulps everywhere, as 1 / (1 + e^-x) alone
+        self.y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.float32)     # is not far below 0
+        return self.y
+
+    def backward(self, e):
+        grad = (e * self.y * (1 - self.y)).astype(np.float32)
+        if self.wrong:
+            grad[2, 1] *= np.float32(1 + self.wrong)
+        return grad
+
+
+class Dense32:
+    """x @ W + b with float32 weights (a model ported as it trains); ``wrong``: one weight's gradient that
+    much off."""
+
+    def __init__(self, wrong: float = 0.0) -> None:
+        rng = np.random.default_rng(16)
+        self.weights = rng.standard_normal((5, 3)).astype(np.float32)
+        self.bias = rng.standard_normal(3).astype(np.float32)
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x.astype(np.float32)
+        return self.x @ self.weights + self.bias
+
+    def backward(self, e):
+        e = e.astype(np.float32)
+        self.gradient_weights = self.x.T @ e
+        self.gradient_weights[1, 2] *= np.float32(1 + self.wrong)
+        self.gradient_bias = e.sum(axis=0)
+        return e @ self.weights.T
+
+
+def float32_normal(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+BROKEN.update({
+    # the tolerance follows the precision the check measures: the rounding of the outputs a probe moves
+    "float32 sigmoid, one element 0.3 % off": (lambda: Sigmoid32(3e-3), float32_normal(6, 4), "input",
+                                               "1 element(s) wrong"),
+    # a weight is read through the sum of every output it moves (its column): float32 resolves less there
+    "float32 dense, one weight gradient 1 % off": (lambda: Dense32(1e-2), float32_normal(8, 5, seed=1),
+                                                   "weights", "1 element(s) wrong"),
+})
+CORRECT.update({
+    "float32 sigmoid": (Sigmoid32, float32_normal(6, 4)),
+    "float32 dense": (Dense32, float32_normal(8, 5, seed=1)),
+})
 
 
 class TwoNames:

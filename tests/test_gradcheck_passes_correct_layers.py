@@ -68,11 +68,11 @@ def test_rows_independence_is_checked_not_assumed():
     assert check_layer(BatchCentering(), (4, 3)).tensors[0].method == "elements"
 
 
-def test_float32_only_layer_is_checked_with_a_widened_explicit_tolerance():
+def test_float32_only_layer_is_checked_at_float32_precision_and_says_so():
     report = assert_gradients(Float32Only(), (5, 4))
-    assert report.rtol == 1e-3 and report.step > 1e-3
-    assert any("float32" in w and "rtol" in w for w in report.warnings), report.warnings
-    assert "rtol 0.001" in str(report)
+    assert report.precision == "float32" and report.step > 1e-3 and report.rtol == 1e-6
+    assert any("float32" in w and "step widened" in w for w in report.warnings), report.warnings
+    assert "(float32, mode full" in str(report)
 
 
 def test_float32_weights_are_promoted_and_say_so():

@@ -222,7 +222,7 @@ def test_float32_inside_float64_outside_is_checked_at_float32_and_still_catches_
             return error_tensor * (1.0 - self.output.astype(np.float64))    # forgot the square
 
     report = check_layer(Float32Inside(), (4, 3))
-    assert report.ok and report.rtol == 1e-3
+    assert report.ok and report.precision == "float32"
     assert any("computes in float32" in w and "float32 number" in w for w in report.warnings)
     assert not check_layer(WrongDerivative(), (4, 3)).ok
 
@@ -325,10 +325,37 @@ def test_kinks_that_meet_at_the_point_are_never_called_wrong(mode):
         assert [t.name for t in flipped.tensors if t.failed] == (["input"] if active else []), flipped
 
 
-@pytest.mark.xfail(strict=True, reason="known false alarm found by the fuzzer (issue 29, float32): a float32 ReLU "
-                                       "with an element at -6.7e-6 beside exact zeros has 3 elements called "
-                                       "wrong (10 before the kink rules of issue 29), with a stale-cache hint")
+def test_a_lossy_float32_formula_in_its_rounding_stairs_is_not_checked_rather_than_wrong():
+    """0.5 + 0.5 tanh(x / 2) far below 0 in float32 is a cancellation: its output moves in stairs of 3e-8 while
+    its derivative is 3e-7, and the first step lies inside one stair (numeric 0). No coarser step stays close
+    to the point in float32, so the element is not checked, saying why; a missing mask, flat without stairs,
+    stays wrong."""
+    from tests.broken_layers import Sigmoid32
+
+    class LossySigmoid32(Sigmoid32):
+        def forward(self, x):
+            self.y = (0.5 + 0.5 * np.tanh(0.5 * x.astype(np.float32))).astype(np.float32)
+            return self.y
+
+    class UnmaskedReLU32:
+        def forward(self, x):
+            return np.maximum(x.astype(np.float32), 0)
+
+        def backward(self, e):
+            return e.astype(np.float32)                 # not masked by x > 0
+
+    for x in ([[-14.5]], [[-14.5, 0.0]], [[-12.0, 1.0, 0.5]]):
+        report = check_layer(LossySigmoid32(), np.array(x, dtype=np.float32))
+        (tensor,) = report.tensors
+        assert not report.ok and tensor.failed == 0 and "rounding stairs" in str(report), report
+    report = check_layer(UnmaskedReLU32(), np.array([[-14.5, 0.5]], dtype=np.float32))
+    assert report.tensors[0].failed == 1 and not report.tensors[0].skipped, report
+
+
 def test_a_float32_relu_beside_a_kink_just_off_the_point_passes():
+    """Found by the fuzzer: -6.7e-6 (a float64 value) beside exact zeros had 3 elements called wrong, with a
+    stale-cache hint. The layer rounds its input to float32, so the steps the ladder took were not the steps it
+    saw; steps rounded to float32 values are."""
     from tests.broken_layers import ReLU32
 
     x = np.zeros((4, 6))

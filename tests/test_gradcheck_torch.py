@@ -33,6 +33,8 @@ WHY = {
     "output memoised by shape": "wrong gradient of x",
     "batch-mean gradient in every row": "wrong gradient of x",
     "buffer changes the output each call": "not deterministic",
+    "float32 sigmoid one element off by 0.3 %": "wrong gradient of x (1 element",
+    "bias gradient averaged, parameters in a dict": "wrong gradient of params.b",
 }
 
 
@@ -166,9 +168,9 @@ def test_float32_code_that_cannot_run_in_float64_is_checked_in_float32():
 
     report = check_function(project, torch.randn(5, 4))
     assert report.ok, str(report)
-    assert any("own dtypes" in m for m in report.warnings) and report.rtol == pytest.approx(1e-3)
+    assert any("own dtypes" in m for m in report.warnings) and report.precision == "float32"
 
-    class Tanh2Percent(torch.autograd.Function):      # float32 allows about 1e-3: a 2 % error is caught
+    class Tanh2Percent(torch.autograd.Function):      # float32 resolves about 1e-5 here: a 2 % error is caught
         @staticmethod
         def forward(ctx, y):
             out = torch.tanh(y)
@@ -199,7 +201,7 @@ def test_a_module_whose_copy_cannot_run_in_float64_is_checked_as_it_is():
     before = {k: v.clone() for k, v in module.state_dict().items()}
     report = check_module(module, torch.randn(5, 4))
     assert report.ok, str(report)
-    assert report.rtol == pytest.approx(1e-3) and any("own dtypes" in w for w in report.warnings)
+    assert report.precision == "float32" and any("own dtypes" in w for w in report.warnings)
     assert sorted(t.name for t in report.tensors) == ["lin.bias", "lin.weight", "x"]
     assert all(torch.equal(v, before[k]) for k, v in module.state_dict().items())
 
@@ -322,3 +324,19 @@ def test_a_layer_in_float32_is_checked_where_torch_raises_false_alarms():
             return Off.apply(self.lin(x))
 
     assert "wrong gradient" in ours(Slightly(), make())[1]
+
+
+def test_tensors_in_dicts_lists_and_tuples_are_checked_and_named_by_their_path():
+    fn, make = CORRECT["parameters in a dict, a dict out"]
+    params, x = make()
+    before = {k: v.detach().clone() for k, v in params.items()}
+    report = check_function(fn, params, x)
+    assert report.ok and sorted(t.name for t in report.tensors) == ["params.b", "params.w", "x"], str(report)
+    assert all(torch.equal(params[k], before[k]) for k in before), "the caller's tensors are left as they were"
+    fn, make = CORRECT["tensors in a list, a tuple out"]
+    assert sorted(t.name for t in check_function(fn, *make()).tensors) == ["pair.0", "pair.1"]
+    # an integer tensor inside a container passes through; its output twin (indices) is not an output
+    picked = check_function(lambda d: {"v": d["x"][d["i"]].exp(), "i": d["i"]},
+                            {"x": torch.randn(5, 3, dtype=torch.float64, requires_grad=True),
+                             "i": torch.tensor([0, 2, 2])})
+    assert picked.ok and [t.name for t in picked.tensors] == ["d.x"], str(picked)
