@@ -19,9 +19,16 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from gradcheck.analytic import analytic_pass
-from gradcheck.numeric import DOMAIN_ERRORS, CountedReadout, direction_count
+from gradcheck.numeric import (
+    DOMAIN_ERRORS,
+    CountedReadout,
+    direction_count,
+    direction_probes,
+    finite_differences,
+    judge,
+)
 from gradcheck.parallel import Workers, default_jobs, input_of, parameter_of
-from gradcheck.parameters import assign, find_parameters, per_call_arrays, resolve
+from gradcheck.parameters import _Selection, assign, dotted_path, find_parameters, per_call_arrays, resolve
 from gradcheck.prepare import (
     Settings,
     as_float64,
@@ -33,10 +40,12 @@ from gradcheck.prepare import (
     validate_settings,
 )
 from gradcheck.progress import Progress
+from gradcheck.recorded import record_the_optimizer
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
 from gradcheck.state import HeldState, held
 from gradcheck.supervisor import CheckTimedOut, run_limited
 from gradcheck.targets import (
+    TRAINING_FLAGS,
     FunctionTarget,
     LayerTarget,
     LossTarget,
@@ -261,19 +270,30 @@ def _reused_sublayer_hints(target: Target, report: GradcheckReport, params: list
         p = next((p for p in suspects if p.label == t.name), None)
         if p is None or calls.get(id(p.owner), 0) < 2:
             continue
-        owner = labels[id(p.owner)]
-        note = (f"{owner} ran {calls[id(p.owner)]} times in one forward: its {p.grad_name} holds what its last "
-                f"backward set, not the sum over the calls, unless the layer writes the sum there; if the layer "
-                f"keeps the sum elsewhere, check that with parameters={{'{t.name}': '<path of the sum>'}}, or "
-                f"leave {owner} out with parameters=['!{owner}']")
+        owner, runs = labels[id(p.owner)], calls[id(p.owner)]
+        if p.recorder is not None:
+            note = (f"{owner} ran {runs} times in one forward: the gradient handed to the optimizer for {t.name} "
+                    f"is what training uses, and must be the sum over the calls (a sub-layer's gradient "
+                    f"attribute holds what its last backward set)")
+        else:
+            note = (f"{owner} ran {runs} times in one forward: its {p.grad_name} holds what its last backward "
+                    f"set, not the sum over the calls, unless the layer writes the sum there; if the layer keeps "
+                    f"the sum elsewhere, check that with parameters={{'{t.name}': '<path of the sum>'}}, or "
+                    f"leave {owner} out with parameters=['!{owner}']")
         t.hint = note if not t.hint else f"{note}; {t.hint}"
 
 
-def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng: np.random.Generator) -> None:
+def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng: np.random.Generator,
+                      s: Settings) -> None:
     """Forward and backward follow a parameter that is rebound to a new array, as an optimizer step does
     (``weights = optimizer.calculate_update(weights, g)``): the same new values written into the old array
     and bound as a new array must give the same output and gradients. A copy or view of the earlier array
-    kept by the layer (a cached ``W.T``) passes every in-place perturbation of the check, and trains wrong."""
+    kept by the layer (a cached ``W.T``) passes every in-place perturbation of the check, and trains wrong.
+
+    There, at the parameters' new values, the gradients must also agree with forward along a few random
+    directions per tensor (judged as an element is): a value derived from the parameters once (``self._wt =
+    self.weights.T.copy()`` on the first forward) is stale in both bindings alike, and only the gradient at
+    the new point shows it."""
     movable = [p for p in params if not (len(p.path) > 1 and isinstance(resolve(p.owner, p.path[:-1]), tuple))]
     if not movable:
         return
@@ -293,6 +313,7 @@ def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng
             p.reset()
             assign(p.owner, p.path, new[p.label].astype(p.live.dtype, copy=True))
         rebound = run()
+        disagree = _disagree_along_directions(target, movable, s, rng)
     except DOMAIN_ERRORS + (TypeError, AttributeError):
         return              # a layer that refuses a moved parameter or a new array: nothing to compare
     finally:
@@ -312,6 +333,48 @@ def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng
             "differed from the same values written into the old arrays: the layer computes with a copy or a "
             "view of the earlier array (a W.T or a reshaped kernel cached once) and will train wrong after the "
             "first update; derive it from the parameter on every forward")
+    elif disagree:
+        held_old = _holding_earlier_values(target.owners, movable)
+        report.problems.append(
+            f"stale values: with {', '.join(new)} moved to new values (as an optimizer step moves them), the "
+            f"gradient of {', '.join(disagree)} disagrees with forward there{held_old}: the layer computes it with "
+            "a value derived from the parameters once (a W.T copied on the first forward) and will train wrong "
+            "after the first update; derive it from the parameters on every forward")
+
+
+def _disagree_along_directions(target: Target, movable: list, s: Settings, rng: np.random.Generator) -> list[str]:
+    """The tensors whose gradient at the current point disagrees with forward along up to three sparse random
+    directions (down the ladder, each failure confirmed, the element rule's tolerance)."""
+    grads = target.backward_pass([])
+    grads.update({p.label: _copy_of(p.gradient()) for p in movable})
+    tensors = list(target.inputs.items()) + [(p.label, p.live) for p in movable]
+    readout = target.readout()
+    wrong = []
+    for name, arr in tensors:
+        a = grads.get(name)
+        if a is None or a.shape != arr.shape or not arr.size or not arr.flags.c_contiguous:
+            continue
+        probes = direction_probes(arr.size, min(3, arr.size), rng)
+        e = finite_differences(arr, probes, readout, a.ravel(), s.step, s.machine_eps, rtol=s.rtol, atol=s.atol,
+                               noise=None if s.noise is None else s.noise.sum())
+        if judge(e, s.rtol, s.atol).failed.any():
+            wrong.append(name)
+    return wrong
+
+
+def _holding_earlier_values(owners: Sequence[tuple[str, object]], movable: list) -> str:
+    """`` (x.y holds the earlier values of weights)`` for attributes that hold a parameter's start values in
+    another shape or order (a transposed copy), or ''."""
+    found = []
+    for label, owner in owners:
+        for name, value in (vars(owner) if hasattr(owner, "__dict__") else {}).items():
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+                continue
+            for p in movable:
+                if value is not p.live and value.size == p.start.size and \
+                        np.array_equal(np.sort(value, axis=None), np.sort(p.start, axis=None)):
+                    found.append(f"{dotted_path(label, (name,))} holds the earlier values of {p.label}")
+    return f" ({'; '.join(found)})" if found else ""
 
 
 def _copy_of(value: object) -> np.ndarray | None:
@@ -413,6 +476,8 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
         if not params and not target.inputs:
             report.problems.append("no parameters were found (no float array attribute X with a gradient_X after "
                                    "backward): there is nothing to check")
+        if not isinstance(parameters, Mapping):       # explicit pairs name the gradients themselves
+            record_the_optimizer(target, state, params, report.warnings, _Selection(parameters).wants)
         grads = analytic_pass(target, params, report.problems)
         probes = {name: target.input_probes(name, rng) for name in target.inputs}
         tensors = [(name, arr, probes[name]) for name, arr in target.inputs.items()] + \
@@ -452,7 +517,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
 
         _finish(report, state, compare_at({}))
         _reused_sublayer_hints(target, report, params)
-        _stale_parameters(target, params, report, np.random.default_rng(1))
+        _stale_parameters(target, params, report, np.random.default_rng(1), s)
         if workers.failure:
             report.warnings.append(f"checked in this process only: the target could not be run in worker processes "
                                    f"({workers.failure})")
@@ -685,7 +750,7 @@ def _is_loss(obj: object) -> bool:
     except (TypeError, ValueError, AttributeError):
         return False
     required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(required) == 2
+    return len(required) == 2 and required[1].name not in TRAINING_FLAGS      # forward(inputs, training): a layer
 
 
 _DEFAULTS = {"mode": "full"}

@@ -76,6 +76,7 @@ class Parameter:
     grad_path: Path     # e.g. ("gradient_weights",) or ("grads", "W")
     label: str          # name in the report, e.g. "weights", "hidden.weights", "params.W", "layers.0.weights"
     start: np.ndarray   # values at the start of the numeric pass (in the dtype checked)
+    recorder: object | None = None      # judged by what the layer hands this recorder (gradcheck.recorded)
 
     @property
     def live(self) -> np.ndarray:
@@ -83,9 +84,11 @@ class Parameter:
 
     @property
     def grad_name(self) -> str:
-        return dotted_path("", self.grad_path)
+        return "the gradient handed to the optimizer" if self.recorder is not None else dotted_path("", self.grad_path)
 
     def gradient(self) -> object:
+        if self.recorder is not None:
+            return self.recorder.total(self.live)
         return resolve(self.owner, self.grad_path)
 
     def reset(self) -> bool:

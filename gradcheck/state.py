@@ -148,6 +148,8 @@ class HeldState:
     snapshots: list[tuple[str, _Snapshot]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)   # labels of float32/16 tensors checked as float64
+    # where an optimizer was detached: (object, attribute, key in its list or dict, or None)
+    detached: list[tuple[object, str, object]] = field(default_factory=list)
 
     def restore_objects(self) -> None:
         """Put every held object back as it was at the start (not numpy's global random state)."""
@@ -176,16 +178,22 @@ def _detach_optimizers(label: str, obj: object, state: HeldState) -> None:
     for name, value in list(d.items()):
         if _is_optimizer(value):
             d[name] = None
-        elif isinstance(value, (list, tuple)) and any(_is_optimizer(v) for v in value):
-            d[name] = type(value)(None if _is_optimizer(v) else v for v in value)
-        elif isinstance(value, dict) and any(_is_optimizer(v) for v in value.values()):
-            d[name] = {k: None if _is_optimizer(v) else v for k, v in value.items()}
+            state.detached.append((obj, name, None))
+        elif isinstance(value, (list, tuple, dict)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            held_ones = [k for k, v in items if _is_optimizer(v)]
+            if not held_ones:
+                continue
+            d[name] = {k: None if k in held_ones else v for k, v in value.items()} if isinstance(value, dict) \
+                else type(value)(None if k in held_ones else v for k, v in enumerate(value))
+            state.detached.extend((obj, name, k) for k in held_ones)
     for name in public_names(obj):
         if "optimizer" not in name.lower():
             continue
         try:
             if _is_optimizer(getattr(obj, name)):
                 setattr(obj, name, None)
+                state.detached.append((obj, name, None))
         except Exception as exc:  # noqa: BLE001 - any refusal is reported, the check goes on
             state.warnings.append(f"{label or 'layer'}.{name}: could not detach the optimizer ({exc}); "
                                   "backward may update the weights during the check")

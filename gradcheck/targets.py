@@ -10,6 +10,7 @@ So ``check_layer``, ``check_loss`` and ``check_network`` are one pipeline over a
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -229,6 +230,27 @@ def _readout(y: np.ndarray, error: np.ndarray, magnitudes: bool, total: bool = F
     return values, (np.abs(y2 * e2).sum(axis=1) if magnitudes else None)
 
 
+TRAINING_FLAGS = ("training", "train", "is_training")
+
+
+def _training_flag(layer) -> tuple:
+    """``(True,)`` for a forward that requires a training flag after its input (``forward(inputs,
+    training)``, the nnfs book's final classes), else ``()``; a TypeError for another required argument."""
+    try:
+        params = list(inspect.signature(layer.forward).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    required = [p for p in params if p.default is p.empty and
+                p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(required) < 2:
+        return ()
+    if len(required) == 2 and required[1].name in TRAINING_FLAGS:
+        return (True,)
+    raise TypeError(f"gradcheck: {type(layer).__name__}.forward takes "
+                    f"({', '.join(p.name for p in required)}); expected forward(input_tensor) (or forward(inputs, "
+                    "training)): wrap it, e.g. a class whose forward(x) calls it with the other arguments")
+
+
 class LayerTarget(Target):
     """``sum(layer.forward(x) * E)`` for a fixed random upstream error ``E``."""
 
@@ -244,15 +266,36 @@ class LayerTarget(Target):
         self.inputs, self.fixed = ({"input": x}, {}) if x.dtype.kind == "f" else ({}, {"input": x})
         self.batch = len(x) if x.ndim else None
         self.x_other = other_point_of(x, rng)
-        self._hook = before_forward or (lambda: None)
+        self._hook = self._user_hook = before_forward or (lambda: None)
         self._rng = rng
         self.error: np.ndarray | None = None
         self.copy_input = True      # until forward is seen not to write into its input
         self._writes_input = False
+        self._extra = _training_flag(layer)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self._hook()
-        return as_output(self.layer.forward(x), "forward")
+        return as_output(self._layer_forward(x), "forward")
+
+    def _layer_forward(self, x: np.ndarray) -> object:
+        """The layer's forward, in the nnfs book's convention too: ``forward(inputs, training)`` (called with
+        training=True, as before a backward), returning None with the result in ``self.output``."""
+        out = self.layer.forward(x, *self._extra)
+        if out is None and isinstance(getattr(self.layer, "output", None), np.ndarray):
+            return self.layer.output
+        return out
+
+    def _layer_backward(self, e: np.ndarray) -> object:
+        """The layer's backward; one returning None has its result in ``self.dinputs`` (the nnfs book)."""
+        grad = self.layer.backward(e)
+        if grad is None and isinstance(getattr(self.layer, "dinputs", None), np.ndarray):
+            return self.layer.dinputs
+        return grad
+
+    def before_each_forward(self, run: Callable[[], None] | None) -> None:
+        """``run()`` before every forward, after the caller's hook (None: only the caller's hook again)."""
+        user = self._user_hook
+        self._hook = user if run is None else (lambda: (user(), run()))
 
     def output(self) -> np.ndarray:
         y = self._forward(self.x.copy())
@@ -273,7 +316,7 @@ class LayerTarget(Target):
             self._writes_input = True
         # once forward is seen to leave its input alone, the numeric pass hands it our own array, uncopied
         self.copy_input = self._writes_input
-        grad = self.layer.backward(e_in)
+        grad = self._layer_backward(e_in)
         if not np.array_equal(e_in, self.error, equal_nan=True):
             problems.append(_changed("backward writes into the error_tensor it is given", self.error, e_in))
         if not self.inputs:         # indices: whatever backward returns for them is not a gradient to check
@@ -302,16 +345,22 @@ class LayerTarget(Target):
         self.x_other = self.x.copy()
 
     def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
-        """An output sharing memory with the input must not let a caller's write corrupt backward: the write
-        changes the sign and the size of every value, so a mask or a clip computed from the output changes."""
+        """An output sharing memory with the input must not let a caller's write corrupt backward. The very
+        array forward returned is written NaN, which changes whatever backward computes from it (a mask, a
+        clip, a product; any bound a finite write could miss: a clip to (-10, 10) of values in (-2, 2))."""
         if grads.get("input") is None:
             return
         x_in = self.x.copy()
         self._hook()
-        y = self.layer.forward(x_in)
-        if isinstance(y, np.ndarray) and y.flags.writeable and np.shares_memory(y, x_in):
-            y[...] = -4.0 * y - np.where(y >= 0, 1.0, -1.0)     # what a caller writing into the output could do
-            scribbled = gradient_of(self.layer.backward(self.error.copy()), x_in.shape, "input gradient", [])
+        y = self._layer_forward(x_in)
+        if isinstance(y, np.ndarray) and y.flags.writeable and np.shares_memory(y, x_in) and y.dtype.kind == "f":
+            y[...] = np.nan                                     # what a caller writing into the output could do
+            try:
+                with np.errstate(all="ignore"):
+                    scribbled = gradient_of(self._layer_backward(self.error.copy()), x_in.shape, "input gradient",
+                                            [])
+            except Exception:  # noqa: BLE001 - backward failing on the written values read them
+                scribbled = None
             if scribbled is None or not np.allclose(scribbled, grads["input"], rtol=1e-12, atol=0, equal_nan=True):
                 problems.append("forward returns an array that shares memory with its input, and backward reads "
                                 "it: writing into the output changed the gradient")

@@ -945,6 +945,23 @@ class ClipReadsOutput:
         return e * (self.y < 1.0)
 
 
+class ClipWide:
+    """``clip(x, -10, 10)`` that returns its input itself when nothing needs clipping; ``reads_output``: its
+    backward masks with that output, so a caller writing into the output (the caller's own input) changes the
+    mask, whatever finite values a test might write there; else with a mask taken in forward."""
+
+    def __init__(self, reads_output: bool = False) -> None:
+        self.reads_output = reads_output
+
+    def forward(self, x):
+        self.y = x if (np.abs(x) < 10).all() else np.clip(x, -10, 10)
+        self.mask = np.abs(x) < 10
+        return self.y
+
+    def backward(self, e):
+        return e * ((np.abs(self.y) < 10) if self.reads_output else self.mask)
+
+
 class TupleOutput:
     """forward returns (output, cache), as functional code does."""
 
@@ -976,6 +993,7 @@ class CachedTranspose:
 
 
 _INDICES = np.array([[1, 9, 9], [0, 3, 9]])         # 9 three times: a scatter that drops repeats is wrong there
+_WITHIN_1_5 = np.clip(np.random.default_rng(1).standard_normal((6, 4)), -1.5, 1.5)
 _BELOW_ONE = np.clip(0.3 * np.random.default_rng(0).standard_normal((5, 4)), -0.9, 0.9)
 
 BROKEN.update({
@@ -987,6 +1005,9 @@ BROKEN.update({
     "W.T cached once as a view": (CachedTranspose, (5, 4), None, "stale parameters"),
     "random noise into a reused output buffer": (lambda: ReusedOutputBuffer(noisy=True), (5, 4), None,
                                                  "not deterministic"),
+    # a finite write (-4 y - 1) keeps values within 1.5 inside (-10, 10): only NaN changes every mask
+    "clip to (-10, 10), its mask read from the output, which is the input": (lambda: ClipWide(reads_output=True),
+                                                                               _WITHIN_1_5, None, "shares memory"),
     "clip mask read from the output, which is the input": (ClipReadsOutput, _BELOW_ONE, None,
                                                            "writing into the output changed the gradient"),
 })
@@ -1142,6 +1163,22 @@ CORRECT.update({
 })
 
 
+class FinalStyleDense(CachingDense):
+    """The same layer in the style of the book's final classes: ``forward(inputs, training)`` and
+    ``backward(dvalues)`` return None, their results left in ``self.output`` and ``self.dinputs``."""
+
+    def forward(self, inputs, training):
+        super().forward(inputs)
+
+    def backward(self, dvalues):
+        super().backward(dvalues)
+
+
+BROKEN.update({"final-style dense (returns None, takes training), bias gradient averaged": (
+    lambda: FinalStyleDense(wrong=True), (6, 4), "biases", "biases")})
+CORRECT.update({"final-style dense (returns None, takes training)": (FinalStyleDense, (6, 4))})
+
+
 class ScaleShift:
     """gamma * x + beta per feature, gamma and beta of shape (D,); ``keepdims``: their gradients come back of
     shape (1, D) (summed with keepdims=True), ``wrong``: the beta gradient is the batch mean."""
@@ -1263,6 +1300,122 @@ CORRECT.update({
     "float32 sigmoid": (Sigmoid32, float32_normal(6, 4)),
     "float32 dense": (Dense32, float32_normal(8, 5, seed=1)),
 })
+
+
+class PerStepRNN:
+    """The course's Elman RNN: ``h_t = tanh(FC_h([x_t, h_{t-1}]))``, ``y_t = FC_y(h_t)``, each sub-layer run once
+    per time step, forward again and backward per step. The RNN sums each sub-layer's step gradients and hands
+    the sums to its optimizers; FC_y's own ``gradient_weights`` holds only its last backward's step (t = 0), and
+    the sum is kept nowhere else. ``wrong``: FC_y's optimizer gets that last step instead of the sum."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        rng = np.random.default_rng(17)
+        self.fc_h = FullyConnected(3 + 4, 4, rng)
+        self.fc_y = FullyConnected(4, 2, rng)
+        self.wrong = wrong
+        self._optimizer = self._optimizer_y = None
+        self._gradient_weights = None
+
+    @property
+    def optimizer(self):
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value):
+        self._optimizer, self._optimizer_y = value, copy.deepcopy(value)
+
+    @property
+    def weights(self):
+        return self.fc_h.weights
+
+    @weights.setter
+    def weights(self, value):
+        self.fc_h.weights = value
+
+    @property
+    def gradient_weights(self):
+        return self._gradient_weights
+
+    def forward(self, x):
+        h, self.steps, out = np.zeros(4), [], np.empty((len(x), 2))
+        for t in range(len(x)):
+            xh = np.concatenate([x[t], h])[None]
+            h = np.tanh(self.fc_h.forward(xh))[0]
+            out[t] = self.fc_y.forward(h[None])[0]
+            self.steps.append((xh, h))
+        return out
+
+    def backward(self, e):
+        carry, dx = np.zeros(4), np.empty((len(e), 3))
+        sum_h, sum_y = np.zeros_like(self.fc_h.weights), np.zeros_like(self.fc_y.weights)
+        for t in reversed(range(len(e))):
+            xh, h = self.steps[t]
+            self.fc_y.forward(h[None])                  # the step's input back in the sub-layer's cache
+            dh = self.fc_y.backward(e[t][None])[0] + carry
+            sum_y += self.fc_y.gradient_weights
+            self.fc_h.forward(xh)
+            dxh = self.fc_h.backward((dh * (1 - h ** 2))[None])[0]
+            sum_h += self.fc_h.gradient_weights
+            dx[t], carry = dxh[:3], dxh[3:]
+        self._gradient_weights = sum_h
+        if self._optimizer is not None:
+            self.fc_h.weights = self._optimizer.calculate_update(self.fc_h.weights, sum_h)
+            handed = self.fc_y.gradient_weights if self.wrong else sum_y
+            self.fc_y.weights = self._optimizer_y.calculate_update(self.fc_y.weights, handed)
+        return dx
+
+
+BROKEN.update({
+    # what training uses is the gradient handed to the optimizer: recorded, and judged
+    "per-step output sub-layer, its optimizer gets the last step only": (lambda: PerStepRNN(wrong=True), (5, 3),
+                                                                          "fc_y.weights", "handed to the optimizer"),
+})
+CORRECT.update({"per-step sub-layers, summed gradients handed to the optimizers": (PerStepRNN, (5, 3))})
+
+
+class HandsTheOptimizerAMean(FullyConnected):
+    """``gradient_weights`` is right, but the optimizer is handed it divided by the batch size: the layer
+    trains on another gradient than the one it reports."""
+
+    def backward(self, error_tensor):
+        optimizer, self._optimizer = self._optimizer, None
+        try:
+            grad = super().backward(error_tensor)
+        finally:
+            self._optimizer = optimizer
+        if optimizer is not None:
+            self.weights = optimizer.calculate_update(self.weights, self.gradient_weights / len(error_tensor))
+        return grad
+
+
+BROKEN.update({"gradient_weights right, the optimizer handed its batch mean": (
+    lambda: HandsTheOptimizerAMean(4, 3), (6, 4), "weights (optimizer)", "differs from gradient_weights")})
+
+
+class TransposeCopiedOnce:
+    """x @ W + b whose backward uses ``W.T`` cached as a copy (``once``: on the first forward only, so the
+    input gradient keeps the first weights' values after an optimizer step; else on every forward)."""
+
+    def __init__(self, once: bool = False) -> None:
+        rng = np.random.default_rng(18)
+        self.weights, self.bias = rng.standard_normal((4, 3)), rng.standard_normal(3)
+        self.once, self._wt = once, None
+
+    def forward(self, x):
+        if self._wt is None or not self.once:
+            self._wt = self.weights.T.copy()
+        self.x = x
+        return x @ self.weights + self.bias
+
+    def backward(self, e):
+        self.gradient_weights, self.gradient_bias = self.x.T @ e, e.sum(axis=0)
+        return e @ self._wt
+
+
+BROKEN.update({"W.T cached as a copy on the first forward only": (lambda: TransposeCopiedOnce(once=True), (5, 4),
+                                                                   None, "_wt")})
+CORRECT.update({"W.T cached as a copy on every forward": (TransposeCopiedOnce, (5, 4)),
+                "clip to (-10, 10) returning its input, its mask taken in forward": (ClipWide, _WITHIN_1_5)})
 
 
 class TwoNames:

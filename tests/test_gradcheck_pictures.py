@@ -98,7 +98,8 @@ def test_the_html_of_a_report_and_of_the_command(tmp_path, monkeypatch):
     module.write_text("from tests.broken_layers import MeanInsteadOfSum, OneChannelConv\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["broken_mod:MeanInsteadOfSum", "--args", "4", "3", "--html", str(tmp_path / "cli.html")]) == 1
-    assert (tmp_path / "cli.html").read_text().count("<img") == 3
+    # input, weights, weights (optimizer) and the worst element by step
+    assert (tmp_path / "cli.html").read_text().count("<img") == 4
 
 
 def test_without_matplotlib_the_page_has_the_tables_and_says_how_to_get_pictures(monkeypatch):

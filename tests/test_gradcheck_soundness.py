@@ -157,6 +157,31 @@ def test_every_optimizer_attribute_is_detached_and_put_back():
     np.testing.assert_array_equal(layer.bias, bias)
 
 
+def test_a_sub_layer_run_per_step_is_judged_by_the_gradient_handed_to_the_optimizer():
+    """The course's RNN keeps FC_y's summed gradient only in the call to its optimizer: that is what training
+    uses, and what is judged (FC_y's own gradient_weights holds its last step); said in the report. A wrong
+    sum fails there, and parameters=['!fc_y'] still leaves FC_y out."""
+    from tests.broken_layers import PerStepRNN
+
+    report = check_layer(PerStepRNN(), (5, 3))
+    assert report.ok, str(report)
+    assert any(w.startswith("fc_y.weights: judged by the gradient handed to the optimizer") for w in report.warnings)
+    wrong = check_layer(PerStepRNN(wrong=True), (5, 3))
+    assert [t.name for t in wrong.tensors if not t.ok] == ["fc_y.weights"], str(wrong)
+    assert "the gradient handed to the optimizer for fc_y.weights" in str(wrong)
+    excluded = check_layer(PerStepRNN(wrong=True), (5, 3), parameters=["!fc_y"])
+    assert "fc_y.weights" not in [t.name for t in excluded.tensors], str(excluded)
+
+
+def test_the_optimizer_set_on_the_layer_is_what_records():
+    """A layer given with its optimizer is recorded where that optimizer was (not in empty slots besides):
+    a bias optimizer of its own, set by the optimizer's setter, records the bias's gradient once."""
+    layer = SeparateBiasOptimizer()
+    layer.optimizer = Sgd(0.5)
+    report = check_layer(layer, (4, 3))
+    assert report.ok and not report.warnings, str(report)
+
+
 def test_optimizers_inside_a_dict_are_detached():
     class PerTensorOptimizers(SeparateBiasOptimizer):
         def backward(self, e):
@@ -361,3 +386,27 @@ def test_a_float32_relu_beside_a_kink_just_off_the_point_passes():
     x = np.zeros((4, 6))
     x[3] = [10, 0, 0, -6.690906e-06, 0, 10]
     assert check_layer(ReLU32(), x).ok
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("slope", [0.0, 0.01])
+def test_independent_kinks_in_one_row_are_not_taken_for_ties(dtype, side, slope):
+    """Three exact zeros in one row of an elementwise (leaky) ReLU are separate kinks, not the tied elements
+    of one reduction: either subgradient at 0 passes (measured: a correct float32 ReLU failed with a hint
+    asking the gradient to go to one of them)."""
+    from tests.broken_layers import zeros_in_a_row
+
+    at_zero = slope if side == "left" else 1.0          # either one-sided slope is a subgradient
+
+    class ReLULike:
+        def forward(self, x):
+            self.x = x.astype(dtype)
+            return np.where(self.x > 0, self.x, slope * self.x).astype(dtype)
+
+        def backward(self, e):
+            return (e * np.where(self.x > 0, 1.0, np.where(self.x == 0, at_zero, slope))).astype(dtype)
+
+    for seed in range(4):
+        report = check_layer(ReLULike(), zeros_in_a_row(seed))
+        assert report.ok, str(report)

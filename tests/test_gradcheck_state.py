@@ -36,6 +36,10 @@ def test_weights_and_optimizer_restored_when_the_layer_raises(after):
 
 
 def test_optimizer_detached_during_the_check_and_put_back():
+    """The layer's own optimizer is never called during the check: detached, or replaced by the recording
+    optimizer (which returns the weights unchanged), and put back afterwards."""
+    from gradcheck.recorded import RecordingOptimizer
+
     seen = []
 
     class Spy(FullyConnected):
@@ -48,7 +52,8 @@ def test_optimizer_detached_during_the_check_and_put_back():
     layer.optimizer = optimizer
     before = layer.weights.copy()
     assert check_layer(layer, (4, 3)).ok
-    assert seen and all(o is None for o in seen)
+    assert seen and all(o is None or isinstance(o, RecordingOptimizer) for o in seen)
+    assert any(isinstance(o, RecordingOptimizer) for o in seen), "what backward hands over is recorded"
     assert layer.optimizer is optimizer
     np.testing.assert_array_equal(layer.weights, before)
 
