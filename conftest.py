@@ -6,6 +6,9 @@
   started when the test ends or a command outlives its time; a test never waits on a command's luck.
 - At the end of the run, a process that any test started and that is still alive fails the run: every
   process started here carries ``GRADCHECK_TEST_RUN`` in its environment, however it was started.
+- Every check the suite runs is held to the report's invariants (``GRADCHECK_VALIDATE``, see
+  ``gradcheck.report.invariants``): a full PASS has every element checked, counts add up, the worst list is
+  the worst. A check whose report breaks one raises.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import pytest
 pytest_plugins = ["pytester"]      # the gradcheck plugin's own tests run pytest inside pytest
 
 RUN_ID = os.environ.setdefault("GRADCHECK_TEST_RUN", uuid.uuid4().hex)
+os.environ.setdefault("GRADCHECK_VALIDATE", "1")
 LEFT_GRACE = 10.0                  # seconds a process that is ending (a browser's helpers) may take to go
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import time
 import warnings
@@ -41,7 +42,7 @@ from gradcheck.prepare import (
 )
 from gradcheck.progress import Progress
 from gradcheck.recorded import record_the_optimizer
-from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck
+from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck, invariants
 from gradcheck.state import HeldState, held
 from gradcheck.supervisor import CheckTimedOut, run_limited
 from gradcheck.targets import (
@@ -537,6 +538,10 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
             mark_stale(report, lambda: compare_at(target.other_point(), worst))
         meter.finish()
     report._differences = partial(_step_differences, target, params)      # for report.step_curve
+    if os.environ.get("GRADCHECK_VALIDATE"):        # the test suite holds every check to the report's laws
+        broken = invariants(report)
+        if broken:
+            raise AssertionError(f"gradcheck report of {report.target} breaks its invariants: {'; '.join(broken)}")
     return report
 
 

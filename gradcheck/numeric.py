@@ -767,10 +767,12 @@ def judge(e: Estimates, rtol: float, atol: float, terms: int = 1) -> Verdicts:
         smooth = modelled | (resolved & (scaling <= 4 * SAFETY * e.rounding + allowance))
         truncation = np.where(modelled, e.model, np.abs(e.coarse - e.numeric) / 3)
         floor = atol + rtol * np.abs(e.numeric) + noise
-        # smooth only by the rounding allowance, with a gap above the floor (float32 at an exact kink): rounding
-        # cannot tell a kink at the point from a smooth function there, so the element keeps a kink's allowance
-        # and is certified only between its one-sided slopes
-        unsure = smooth & ~modelled & ~(resolved & (scaling <= allowance)) & (np.abs(gap) / 2 > floor)
+        # smooth only by the rounding allowance, with a gap above the floor that stays nearer its size than its
+        # double at twice the step (float32 at an exact kink): rounding cannot tell a kink at the point from a
+        # smooth function there, so the element keeps a kink's allowance and is certified only between its
+        # one-sided slopes. A gap that doubles, give or take rounding, is curvature (a nearly flat function)
+        unsure = smooth & ~modelled & ~(resolved & (scaling <= allowance)) & (np.abs(gap) / 2 > floor) & \
+            (np.abs(gap_h - gap) < scaling)
         kinked = ~smooth | unsure
         # the smooth allowance where smooth, a kink's where a kink may be there, the larger of the two
         tolerance = floor + np.maximum(np.where(smooth, SAFETY * truncation, 0.0), np.where(kinked, np.abs(gap) / 2,

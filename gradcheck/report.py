@@ -10,7 +10,7 @@ import numpy as np
 from gradcheck.numeric import TOLERANCE_TEXT
 
 __all__ = ["ElementArrays", "ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report",
-           "crux"]
+           "crux", "invariants"]
 
 
 @dataclass
@@ -239,3 +239,38 @@ def format_report(report: GradcheckReport) -> str:
     lines.extend(f"  PROBLEM: {p}" for p in report.problems)
     lines.extend(f"  warning: {w}" for w in report.warnings)
     return "\n".join(lines)
+
+
+def invariants(report: GradcheckReport) -> list[str]:
+    """What every report must satisfy, as the laws the tests hold every check to (``GRADCHECK_VALIDATE=1``
+    makes every check raise when one fails): the verdict is its tensors' and problems'; a tensor's counts are
+    its elements'; checked and not-checked elements add up to the tensor in full mode, and a full PASS has
+    every element checked; the worst list is in order of ``|error| / tolerance`` and no failing element is
+    worse than its first."""
+    out = []
+    if report.ok != (not report.problems and all(t.ok for t in report.tensors)):
+        out.append("report.ok is not 'no problems and every tensor ok'")
+    for t in report.tensors:
+        e, size = t.elements, prod(t.shape)
+        if e is None:
+            continue
+        failed = e.failed & e.checked
+        if t.failed != int(failed.sum()):
+            out.append(f"{t.name}: failed = {t.failed}, but {int(failed.sum())} elements failed")
+        if report.mode == "full" or (t.note or "").startswith("checked as in full mode"):
+            if t.checked != int(e.checked.sum()):
+                out.append(f"{t.name}: checked = {t.checked}, but {int(e.checked.sum())} elements were checked")
+            if t.checked + t.skipped_count != size:
+                out.append(f"{t.name}: {t.checked} checked + {t.skipped_count} not checked != {size} elements")
+            if t.ok and t.checked != size:
+                out.append(f"{t.name}: PASS with {t.checked} of {size} elements checked")
+        badness = [np.nan_to_num(w.abs_error / max(w.tolerance, 1e-300), nan=np.inf) for w in t.worst]
+        if any(a < b for a, b in zip(badness, badness[1:])):
+            out.append(f"{t.name}: the worst list is not in order of |error| / tolerance")
+        if t.failed and t.worst:
+            with np.errstate(all="ignore"):
+                bad = np.nan_to_num(np.abs(e.analytic - e.numeric) / np.maximum(e.tolerance, 1e-300), nan=np.inf)
+            worst_failed = float(np.max(np.where(failed, bad, -np.inf)))
+            if not (badness[0] == worst_failed or badness[0] >= worst_failed * (1 - 1e-9)):
+                out.append(f"{t.name}: a failing element is worse than the first of the worst list")
+    return out

@@ -575,7 +575,8 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
         size = np.maximum(np.maximum(np.abs(a), np.abs(out.numeric)), np.maximum(out.tolerance, 1e-300))
         smooth = out.checked & ~out.kink
         rel = np.where(smooth, out.error / size, 0.0)
-        badness = np.where(out.checked, out.error / np.maximum(out.tolerance, 1e-300), -1.0)
+        # a NaN error (a NaN analytic value) is the worst there is
+        badness = np.where(out.checked, np.nan_to_num(out.error / np.maximum(out.tolerance, 1e-300), nan=np.inf), -1.0)
     pool = np.flatnonzero(out.failed & out.checked) if out.failed.any() else np.flatnonzero(out.checked)
     order = pool[np.argsort(-badness[pool], kind="stable")][:_WORST]
     worst = [(float(badness[i]), ElementError(tuple(int(v) for v in np.unravel_index(i, tensor.shape)),

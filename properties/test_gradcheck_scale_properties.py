@@ -6,7 +6,7 @@ however far it lies from 0 (offsets up to 1e5 spreads). A fixed step of h * max(
 neither end. No ``assume``: every draw is held to the law.
 """
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gradcheck import check_layer
@@ -69,6 +69,10 @@ def test_a_correct_smooth_layer_passes_at_any_scale_and_offset(case, mode):
 
 
 @given(cases(), st.sampled_from(["input", "weights"]), st.integers(0, 23), MODES)
+# found by the stress profile: an input gradient that nearly vanishes (1e-12), its one-sided gap doubling with
+# the step give or take rounding, was taken for a float32-style kink and "not checked" instead of wrong
+@example(case=(NormalisedTanh, (3, 1, 1), np.array([[2.9926358104531734, 7.114919996973337, 2.8614671909022524]])),
+         tensor="input", index=1, mode="full")
 def test_a_1e_4_relative_error_in_one_element_is_caught_at_any_scale_and_offset(case, tensor, index, mode):
     cls, args, x = case
     report = check_layer(cls(*args, wrong=(tensor, index)), x, mode=mode)
