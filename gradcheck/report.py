@@ -264,7 +264,8 @@ def invariants(report: GradcheckReport) -> list[str]:
                 out.append(f"{t.name}: {t.checked} checked + {t.skipped_count} not checked != {size} elements")
             if t.ok and t.checked != size:
                 out.append(f"{t.name}: PASS with {t.checked} of {size} elements checked")
-        badness = [np.nan_to_num(w.abs_error / max(w.tolerance, 1e-300), nan=np.inf) for w in t.worst]
+        with np.errstate(all="ignore"):
+            badness = [np.nan_to_num(np.float64(w.abs_error) / max(w.tolerance, 1e-300), nan=np.inf) for w in t.worst]
         if any(a < b for a, b in zip(badness, badness[1:])):
             out.append(f"{t.name}: the worst list is not in order of |error| / tolerance")
         if t.failed and t.worst:

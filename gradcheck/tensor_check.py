@@ -331,7 +331,8 @@ def _coarser_steps(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s
     loose = np.flatnonzero(_loose(analytic, out) & settled & (out.level <= 1))
     if not (len(failing) or len(loose)) or not tensor.flags.c_contiguous:
         return
-    order = failing[np.argsort(-(out.error[failing] / np.maximum(out.tolerance[failing], 1e-300)))]
+    with np.errstate(over="ignore"):         # a huge error against a zero tolerance is simply the worst
+        order = failing[np.argsort(-(out.error[failing] / np.maximum(out.tolerance[failing], 1e-300)))]
     flat = tensor.reshape(-1)
 
     def row(i: int) -> int | None:
