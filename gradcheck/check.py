@@ -337,15 +337,14 @@ def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng
             "first update; derive it from the parameter on every forward")
     elif disagree:
         held_old = _holding_earlier_values(target.owners, movable)
-        moved = {}
-        for p in movable:                       # one name per array (a weight checked twice: its attribute first)
-            moved.setdefault(id(p.live), p.label)
-        moved = moved.values()
+        first_names: dict[int, str] = {}        # one name per array (a weight checked twice: its attribute's)
+        for p in movable:
+            first_names.setdefault(id(p.live), p.label)
         report.problems.append(
-            f"stale values: with {', '.join(moved)} moved to new values (as an optimizer step moves them), the "
-            f"gradient of {', '.join(disagree)} disagrees with forward there{held_old}: the layer computes it with "
-            "a value derived from the parameters once (a W.T copied on the first forward) and will train wrong "
-            "after the first update; derive it from the parameters on every forward")
+            f"stale values: with {', '.join(first_names.values())} moved to new values (as an optimizer step moves "
+            f"them), the gradient of {', '.join(disagree)} disagrees with forward there{held_old}: the layer "
+            "computes it with a value derived from the parameters once (a W.T copied on the first forward) and "
+            "will train wrong after the first update; derive it from the parameters on every forward")
 
 
 def _disagree_along_directions(target: Target, movable: list, s: Settings, rng: np.random.Generator) -> list[str]:

@@ -41,9 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SAFETY", "SHRINK", "MAX_ROUNDS", "TOLERANCE_TEXT", "DOMAIN_ERRORS", "Readout", "CountedReadout", "Probe",
-           "Estimates",
-           "Verdicts", "element_probes", "column_probes", "direction_count", "direction_probes", "group_probe",
-           "finite_differences", "judge", "working_dtype"]
+           "Estimates", "Verdicts", "element_probes", "column_probes", "direction_count", "direction_probes",
+           "group_probe", "finite_differences", "judge", "working_dtype"]
 
 SAFETY = 8.0        # how many error estimates the tolerance allows
 SHRINK = 8.0        # the step of round r is h / SHRINK^r
