@@ -3,16 +3,22 @@
     python benchmarks/mutants.py                                  # every mutant of the default files
     python benchmarks/mutants.py gradcheck/report.py --jobs 2     # one file
     python benchmarks/mutants.py --sample 40 --seed 0             # 40 mutants sampled evenly over the files
+    python benchmarks/mutants.py --out m.json && python benchmarks/mutants.py --rerun m.json   # survivors again
 
 A mutant changes one token (an operator, a comparison, a number, ``and``/``or``, ``True``/``False``, a
-``not`` removed) or deletes one simple statement, outside docstrings, comments and annotations. Each runs
-the killer tests (the checker's zoo and law tests, ``-x``) in a copy of the working tree that holds the
-mutant, in its own process group, stopped at ``--timeout`` seconds (a mutant that hangs is killed: that is a
-detected change). The table says, per mutant: file, line, the mutation, and the test that killed it, or
-``survived``. Survivors listed in ``benchmarks/equivalent_mutants.json`` (file, the line's code, the mutation,
-and why no test can tell it from the original) are reported as ``equivalent`` and not counted against the
-score. Not part of the default test run: a developer runs it on demand. Exit status 1 when the share killed
-is below ``--require`` (of the mutants not listed as equivalent).
+``not`` removed) or deletes one simple statement, outside docstrings, comments and annotations. A baseline run
+of the killer tests (the checker's zoo and law tests) records which lines of the mutated files each test runs;
+each mutant then runs, with ``-x``, the tests that run its statement, fastest first (a mutant on a line no test
+runs, a module constant or a default value, runs them all). Each run happens in a copy of the working tree that
+holds the mutant, in a process forked from a worker that has numpy, scipy, hypothesis and pytest imported, in
+its own process group, stopped at its time limit (a mutant that hangs is killed: that is a detected change).
+``--confirm`` runs every survivor once more against all the killers.
+
+The table says, per mutant: file, line, the mutation, and the test that killed it, or ``survived``. Survivors
+listed in ``benchmarks/equivalent_mutants.json`` (file, the line's code, the mutation, where on the line, and
+why no test can tell it from the original) are reported as ``equivalent`` and not counted against the score.
+Not part of the default test run: a developer runs it on demand. Exit status 1 when the share killed is below
+``--require`` (of the mutants not listed as equivalent).
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ import tempfile
 import threading
 import time
 import tokenize
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,10 +44,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.json")
 FILES = ["gradcheck/numeric.py", "gradcheck/tensor_check.py", "gradcheck/check.py", "gradcheck/parameters.py",
          "gradcheck/report.py"]
-KILLERS = ["tests/test_gradcheck_flags_broken_layers.py", "tests/test_gradcheck_passes_correct_layers.py",
-           "tests/test_gradcheck_soundness.py", "tests/test_gradcheck_step_ladder.py",
-           "tests/test_gradcheck_report.py", "tests/test_gradcheck_targets.py", "tests/test_gradcheck_laws.py"]
-COPIED = ["gradcheck", "core", "tests", "conftest.py", "pyproject.toml"]
+KILLERS = ["tests/test_gradcheck_laws.py", "tests/test_gradcheck_flags_broken_layers.py",
+           "tests/test_gradcheck_passes_correct_layers.py", "tests/test_gradcheck_soundness.py",
+           "tests/test_gradcheck_step_ladder.py", "tests/test_gradcheck_report.py",
+           "tests/test_gradcheck_targets.py", "tests/test_gradcheck_state.py", "tests/test_gradcheck_any_layer.py",
+           "tests/test_gradcheck_pictures.py", "tests/test_gradcheck_parallel.py", "tests/test_gradcheck_torch.py",
+           "tests/test_gradcheck_cli.py"]
+COPIED = ["gradcheck", "core", "tests", "properties", "conftest.py", "pyproject.toml"]
 
 OPERATORS = {"+": "-", "-": "+", "*": "/", "/": "*", "//": "/", "%": "*", "**": "*", "<": "<=", "<=": "<",
              ">": ">=", ">=": ">", "==": "!=", "!=": "==", "+=": "-=", "-=": "+=", "*=": "/=", "/=": "*=",
@@ -56,13 +65,18 @@ class Mutant:
     col: int
     code: str           # the original line, stripped
     mutation: str       # "'<' -> '<='", "0.5 -> 1.0", "statement deleted"
+    at: int             # where on the stripped line the mutated token starts
+    span: tuple[int, int]   # the lines of the statement that holds it
+    nth: int            # how many lines above it in the file read the same (0: the first such line)
     source: str         # the whole mutated file
     result: str = ""    # the killing test, "timeout", "survived" or "equivalent"
     seconds: float = 0.0
+    tests: int = 0      # how many tests it was run against
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return self.file, self.code, self.mutation
+    def key(self) -> tuple[str, str, str, int, int]:
+        """What names the mutant across edits elsewhere in the file (line numbers move)."""
+        return self.file, self.code, self.mutation, self.at, self.nth
 
 
 def _annotation_spans(tree: ast.AST) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -80,6 +94,20 @@ def _annotation_spans(tree: ast.AST) -> list[tuple[tuple[int, int], tuple[int, i
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             parts.append(node)
         spans += [((p.lineno, p.col_offset), (p.end_lineno, p.end_col_offset)) for p in parts]
+    return spans
+
+
+def _statement_spans(tree: ast.AST) -> dict[int, tuple[int, int]]:
+    """For each line, the lines of the innermost statement that holds it (of a compound statement, its header):
+    a test that runs any of them runs a mutant on that line, whichever of them the tracer reports."""
+    spans: dict[int, tuple[int, int]] = {}
+    for node in ast.walk(tree):                      # breadth first: inner statements overwrite outer ones
+        if isinstance(node, ast.stmt):
+            body = getattr(node, "body", None)
+            end = body[0].lineno - 1 if isinstance(body, list) and body else node.end_lineno
+            end = max(end, node.lineno)
+            for line in range(node.lineno, end + 1):
+                spans[line] = (node.lineno, end)
     return spans
 
 
@@ -106,6 +134,7 @@ def mutants_of(path: str) -> list[Mutant]:
     lines = text.splitlines(keepends=True)
     tree = ast.parse(text)
     skip = _annotation_spans(tree)
+    statements = _statement_spans(tree)
     out: list[Mutant] = []
 
     def add(line: int, col: int, end_col: int, new: str, what: str) -> None:
@@ -116,7 +145,10 @@ def mutants_of(path: str) -> list[Mutant]:
             compile(source, path, "exec")
         except SyntaxError:
             return
-        out.append(Mutant(path, line, col, old.strip(), what, source))
+        indent = len(old) - len(old.lstrip())
+        nth = sum(earlier.strip() == old.strip() for earlier in lines[:line - 1])
+        out.append(Mutant(path, line, col, old.strip(), what, col - indent, statements.get(line, (line, line)),
+                          nth, source))
 
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         (line, col), (end_line, end_col) = tok.start, tok.end
@@ -141,15 +173,150 @@ def mutants_of(path: str) -> list[Mutant]:
     return sorted(out, key=lambda m: (m.file, m.line, m.col, m.mutation))
 
 
-def _first_failure(output: str) -> str:
-    for line in output.splitlines():
-        if line.startswith(("FAILED ", "ERROR ")):
-            return line.split(" ", 1)[1].split(" - ")[0]
-    return "a test (see its output)"
+# --- the worker: a process with the heavy imports done, which forks one child per run ---------------------
+
+class _Recorder:
+    """A pytest plugin for the child: the first test that fails and, when tracing, the lines of ``files``
+    each test runs (in the main thread and in threads it starts)."""
+
+    def __init__(self, files: set[str] | None) -> None:
+        self.files, self.failed, self.coverage = files, None, {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.failed and self.failed is None:
+            self.failed = report.nodeid
+
+    def pytest_runtest_protocol(self, item, nextitem):
+        if self.files is None:
+            return None
+        lines: set[tuple[str, int]] = set()
+
+        def local(frame, event, arg):
+            if event == "line":
+                lines.add((frame.f_code.co_filename, frame.f_lineno))
+            return local
+
+        def call(frame, event, arg):
+            if frame.f_code.co_filename in self.files:
+                lines.add((frame.f_code.co_filename, frame.f_lineno))
+                return local
+            return None
+
+        start = time.perf_counter()
+        sys.settrace(call)
+        threading.settrace(call)
+        try:
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            from _pytest.runner import runtestprotocol
+            runtestprotocol(item, nextitem=nextitem)
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        finally:
+            sys.settrace(None)
+            threading.settrace(None)
+        by_file: dict[str, list[int]] = {}
+        for name, line in lines:
+            by_file.setdefault(os.path.relpath(name), []).append(line)
+        self.coverage[item.nodeid] = {"seconds": time.perf_counter() - start, "lines": by_file}
+        return True
 
 
-class Sandbox:
-    """A copy of the working tree for one worker; a mutant is written into it, run, and put back."""
+def _child(request: dict, result_path: str) -> None:
+    import pytest
+    files = {os.path.abspath(f) for f in FILES} if request["trace"] else None
+    recorder = _Recorder(files)
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", *([] if request["trace"] else ["-x"]),
+            *request["tests"]]
+    try:
+        code, failed = int(pytest.main(args, plugins=[recorder])), recorder.failed
+    except BaseException as exc:            # an import error the mutant causes, seen before any test
+        code, failed = 3, f"pytest raised {type(exc).__name__}: {str(exc)[:160]}"
+    Path(result_path).write_text(json.dumps({"code": code, "failed": failed, "coverage": recorder.coverage}))
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def serve() -> None:
+    """The worker's loop: a request per line on stdin (the mutated file's path and source, the tests, the time
+    limit), a forked child runs it in its own process group, which is killed once the run ends or its time is
+    up; the file is put back and the answer written as a line on stdout."""
+    import hypothesis  # noqa: F401  the heavy imports, done once for every child
+    import numpy  # noqa: F401
+    import pytest  # noqa: F401
+    import scipy.stats  # noqa: F401
+    running = {"pid": 0}
+
+    def stop(signum, frame):
+        if running["pid"]:
+            _kill_group(running["pid"])
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    parent = os.getppid()
+    out = sys.stdout
+    for raw in sys.stdin:
+        request = json.loads(raw)
+        target = Path(request["file"]) if request["file"] else None
+        original = target.read_text() if target else None
+        result_path = tempfile.mktemp(suffix=".json")
+        start = time.perf_counter()
+        try:
+            if target:
+                target.write_text(request["source"])
+            pid = os.fork()
+            if pid == 0:                                    # the child: its own group, output to a log
+                try:
+                    os.setpgid(0, 0)
+                    log = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(log, 1)
+                    os.dup2(log, 2)
+                    _child(request, result_path)
+                    os._exit(0)
+                except BaseException:
+                    os._exit(3)
+            running["pid"] = pid
+            try:
+                os.setpgid(pid, pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+            deadline = start + request["timeout"]
+            status = None
+            while status is None:
+                done, raw_status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = raw_status
+                elif time.perf_counter() > deadline or os.getppid() != parent:
+                    _kill_group(pid)
+                    os.waitpid(pid, 0)
+                    status = -1
+                else:
+                    time.sleep(0.02)
+            _kill_group(pid)                                # whatever the run started, on every path
+            running["pid"] = 0
+            if status == -1:
+                answer = {"result": "timeout"}
+            elif os.path.exists(result_path):
+                answer = json.loads(Path(result_path).read_text())
+            else:
+                answer = {"result": f"the run crashed (status {status})"}
+        finally:
+            if target:
+                target.write_text(original)
+            if os.path.exists(result_path):
+                os.remove(result_path)
+        answer["seconds"] = time.perf_counter() - start
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+        if os.getppid() != parent:
+            break
+
+
+class Worker:
+    """A copy of the working tree and a serving process inside it."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gradcheck-mutants-"))
@@ -159,42 +326,52 @@ class Sandbox:
                 shutil.copytree(source, self.dir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             else:
                 shutil.copy2(source, self.dir / name)
-
-    def run(self, killers: list[str], timeout: float, mutant: Mutant | None = None) -> tuple[str, float]:
-        target = self.dir / mutant.file if mutant else None
-        original = target.read_text() if target else None
-        if target:
-            target.write_text(mutant.source)
         env = dict(os.environ, PYTHONPATH=str(self.dir), PYTHONDONTWRITEBYTECODE="1", HYPOTHESIS_PROFILE="ci")
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-rfE",
-                                 *killers], cwd=self.dir, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-            result = "survived" if proc.returncode == 0 else _first_failure(output)
-            if proc.returncode not in (0, 1):
-                result = f"pytest exit {proc.returncode}: {_first_failure(output)}"
-        except subprocess.TimeoutExpired:
-            result = "timeout"
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)     # the mutant's whole process group, on every path
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            if target:
-                target.write_text(original)
-        return result, time.perf_counter() - start
+        # each run is a test run of its own: the root conftest ends every process that carries its run's id
+        # when that run ends, and an id inherited from a test run outside would make this worker one of them
+        env.pop("GRADCHECK_TEST_RUN", None)
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"], cwd=self.dir,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     start_new_session=True)
 
-    def remove(self) -> None:
+    def run(self, tests: list[str], timeout: float, mutant: Mutant | None = None, trace: bool = False) -> dict:
+        request = {"file": str(self.dir / mutant.file) if mutant else None,
+                   "source": mutant.source if mutant else None, "tests": tests, "timeout": timeout, "trace": trace}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the worker ended")
+        answer = json.loads(line)
+        if "result" not in answer:
+            answer["result"] = "survived" if answer["code"] == 0 else (
+                answer["failed"] or f"pytest exit {answer['code']}")
+        return answer
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()                       # the worker kills its running child's group
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        _kill_group(self.proc.pid)
+        self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _equivalents() -> dict[tuple[str, str, str], str]:
+def _equivalents() -> dict[tuple[str, str, str, int, int], str]:
     if not EQUIVALENT.exists():
         return {}
-    return {(e["file"], e["code"], e["mutation"]): e["reason"] for e in json.loads(EQUIVALENT.read_text())}
+    return {(e["file"], e["code"], e["mutation"], e["at"], e.get("nth", 0)): e["reason"]
+            for e in json.loads(EQUIVALENT.read_text())}
+
+
+def _tests_for(m: Mutant, coverage: dict, everything: list[str]) -> list[str]:
+    """The tests that run the mutant's statement, fastest first; all of them when no test does."""
+    lines = set(range(m.span[0], m.span[1] + 1))
+    hits = [(c["seconds"], node) for node, c in coverage.items() if lines & set(c["lines"].get(m.file, ()))]
+    return [node for _, node in sorted(hits)] or everything
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,47 +379,73 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", default=FILES)
     parser.add_argument("--killers", nargs="+", default=KILLERS)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (default %(default)s)")
+    parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 60 + 5x its tests' baseline)")
     parser.add_argument("--sample", type=int, help="run this many mutants, sampled evenly")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rerun", type=Path, help="run only the mutants an earlier --out file has as survived")
+    parser.add_argument("--confirm", action="store_true", help="run each survivor again against all the killers")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--require", type=float, default=0.0, help="share killed below which the exit status is 1")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        serve()
+        return 0
     killers = [k for k in args.killers if (ROOT / k).exists()]
     mutants = [m for f in args.files for m in mutants_of(f)]
     if args.sample is not None and args.sample < len(mutants):
         rng = random.Random(args.seed)
         stride = len(mutants) / args.sample
         mutants = [mutants[int(i * stride + rng.random() * stride)] for i in range(args.sample)]
+    if args.rerun:
+        earlier = {(e["file"], e["code"], e["mutation"], e["at"], e.get("nth", 0))
+                   for e in json.loads(args.rerun.read_text()) if e["result"] in ("survived", "equivalent")}
+        mutants = [m for m in mutants if m.key in earlier]
     print(f"{len(mutants)} mutants of {', '.join(args.files)}; killers: {' '.join(killers)}", flush=True)
-    sandboxes = [Sandbox() for _ in range(max(1, args.jobs))]
-    free, lock = list(sandboxes), threading.Lock()
+    known = _equivalents()
+    for signum in (signal.SIGTERM, signal.SIGHUP):      # so that the workers are stopped on these too
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
+    workers = [Worker() for _ in range(max(1, args.jobs))]
+    print("workers: " + " ".join(f"{w.proc.pid}:{w.dir}" for w in workers), flush=True)
+    free, lock = list(workers), threading.Lock()
+    pool = ThreadPoolExecutor(len(workers))
+    done: list[Mutant] = []
     try:
-        baseline, seconds = sandboxes[0].run(killers, args.timeout)
-        if baseline != "survived":
-            print(f"the killer tests fail without a mutant ({baseline}): fix that first", file=sys.stderr)
+        baseline = workers[0].run(killers, args.timeout or 3600.0, trace=True)
+        if baseline["result"] != "survived":
+            print(f"the killer tests fail without a mutant ({baseline['result']}): fix that first", file=sys.stderr)
             return 2
-        print(f"baseline: the killers pass in {seconds:.0f} s", flush=True)
-        known = _equivalents()
+        coverage = baseline["coverage"]
+        print(f"baseline: {len(coverage)} killer tests pass in {baseline['seconds']:.0f} s (traced)", flush=True)
+        seconds = {node: c["seconds"] for node, c in coverage.items()}
 
         def one(m: Mutant) -> Mutant:
+            tests = _tests_for(m, coverage, killers)
+            limit = args.timeout or 60.0 + 5 * sum(seconds.get(t, 30.0) for t in tests)
             with lock:
-                box = free.pop()
+                worker = free.pop()
             try:
-                m.result, m.seconds = box.run(killers, args.timeout, m)
+                answer = worker.run(tests, limit, m)
+                if answer["result"] == "survived" and args.confirm and tests is not killers:
+                    tests = killers
+                    answer = worker.run(killers, args.timeout or 60.0 + 5 * sum(seconds.values()), m)
             finally:
                 with lock:
-                    free.append(box)
+                    free.append(worker)
+            m.result, m.seconds, m.tests = answer["result"], answer["seconds"], len(tests)
             if m.result == "survived" and m.key in known:
                 m.result = "equivalent"
-            print(f"{m.file}:{m.line}  {m.mutation:<28}  {m.result}  ({m.seconds:.0f} s)", flush=True)
+            print(f"{m.file}:{m.line}  {m.mutation:<28}  {m.result}  ({m.seconds:.1f} s, {m.tests} tests)",
+                  flush=True)
             return m
 
-        with ThreadPoolExecutor(len(sandboxes)) as pool:
-            done = list(pool.map(one, mutants))
+        for future in as_completed([pool.submit(one, m) for m in mutants]):
+            done.append(future.result())
     finally:
-        for box in sandboxes:
-            box.remove()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.stop()
+    done.sort(key=lambda m: (m.file, m.line, m.col, m.mutation))
     _table(done, known)
     if args.out:
         args.out.write_text(json.dumps([{k: v for k, v in asdict(m).items() if k != "source"} for m in done],

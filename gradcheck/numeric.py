@@ -266,7 +266,6 @@ class _Ladder:
             self.rounds_left[out] = rounds[elems] if probe.estimates == len(probe.flat) and probe.rows is not None \
                 else rounds[elems].min()
         self.elements = first
-        self.new_round(0)
         self._dependence(step)
 
     def _singles(self, probes: Sequence[Probe], step: float, base: float, scale: float, noise: float) -> None:
@@ -281,7 +280,6 @@ class _Ladder:
         self.base[:], self.scale[:], self.noise[:] = base, scale, noise
         self.rounds_left = _last_round(values, np.abs(nominal), self.work)
         self.elements = self.n
-        self.new_round(0)
 
     def new_round(self, r: int) -> None:
         self.factor = SHRINK ** -r
