@@ -486,11 +486,10 @@ def _rounding(lad: _Ladder, machine_eps: float, reached: np.ndarray, noise: np.n
     return np.where(lad.known, moved, everything)
 
 
-def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int,
-               extra_noise: np.ndarray | None = None) -> Estimates:
+def _estimates(lad: _Ladder, a: np.ndarray, machine_eps: float, level: int) -> Estimates:
     """Central and one-sided slopes, rounding, and which estimates are one-sided or skipped, for one round."""
     f, t, base = lad.f, lad.t, lad.base
-    noise = lad.noise if extra_noise is None else lad.noise + extra_noise
+    noise = lad.noise
     with np.errstate(all="ignore"):
         ok = np.isfinite(f)
         plus, minus = ok[0] & ok[2], ok[1] & ok[3]

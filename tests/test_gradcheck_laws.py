@@ -335,3 +335,83 @@ def test_an_atol_of_half_the_largest_gradient_or_more_is_a_problem(share, flagge
     scale = check_layer(Cubic(1.0), _inputs(1.0)).tensors[0].scale
     report = check_layer(Cubic(1.0), _inputs(1.0), atol=share * scale)
     assert any(p.startswith("atol ") and "input" in p for p in report.problems) == flagged, report.problems
+
+
+CALLS = [0]
+
+
+class ShapeShifter:
+    """Forward gives a narrower output on every other call (a buffer that grows and shrinks)."""
+
+    def forward(self, x):
+        CALLS[0] += 1
+        self.x = x
+        return x if CALLS[0] % 2 else x[:, :-1]
+
+    def backward(self, e):
+        return e
+
+
+def test_a_forward_whose_output_changes_shape_from_call_to_call_is_a_named_problem():
+    CALLS[0] = 0
+    report = check_layer(ShapeShifter(), (3, 4))
+    assert not report.ok and "gave different outputs on two calls in a row (shapes" in report.problems[0], report
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("s", SCALES)
+def test_an_error_of_three_times_rtol_is_caught_where_truncation_is_at_its_allowance(s, mode):
+    """A curved function settles where the truncation allowance fits beside rtol (decisive), so the whole
+    tolerance stays within about twice rtol's share: a relative error of 3e-6 against rtol 1e-6 fails."""
+    report = check_layer(Cubic(s, wrong=3e-6), _inputs(s), mode=mode)
+    assert [t.failed for t in report.tensors] == [1, 1], str(report)
+
+
+@pytest.mark.parametrize("c", [1e-7, 1e-9, 1e-12])
+def test_a_kink_the_ladder_can_reach_is_resolved_not_taken_for_one_at_the_point(c):
+    """ReLU at x = c, c below the first step but above the smallest: the gap between one-sided slopes depends
+    on the step more the smaller it gets, so the ladder goes on until it steps past c, and a wrong slope
+    there (0.5 for 1) fails. At -c the slope (0) is right."""
+    def forward(x):
+        return np.maximum(x, 0), x
+
+    def backward(dout, x):
+        return dout * np.where(x > 1e-3, 1.0, np.where(x > 0, 0.5, 0.0))
+    report = check_function(forward, backward, np.array([[c, -c, 0.3]]))
+    t = report.tensors[0]
+    assert t.failed == 1 and t.worst[0].index == (0, 0) and t.kinks == 0, str(report)
+
+
+class Sleeps:
+    """A layer whose forward does not return for a minute."""
+
+    def forward(self, x):
+        import time
+        time.sleep(60)
+        return x
+
+    def backward(self, e):
+        return e
+
+
+def test_a_time_limit_is_a_positive_number_of_seconds_and_a_check_past_it_is_a_named_problem():
+    from core import FullyConnected
+    assert check_layer(FullyConnected(3, 2), (4, 3), timeout=120).ok
+    for bad in (0, -1.0, True, float("inf"), "10"):
+        with pytest.raises(ValueError, match=f"timeout must be a positive number of seconds, got {bad!r}"):
+            check_layer(FullyConnected(3, 2), (4, 3), timeout=bad)
+    report = check_layer(Sleeps(), (2, 2), timeout=1.0)
+    assert not report.ok and report.target.startswith("Sleeps") and "did not return in time" in report.problems[0]
+
+
+def test_the_default_mode_is_what_a_check_without_one_takes():
+    from core import FullyConnected
+    from gradcheck.check import default_mode, set_default_mode
+    previous = set_default_mode("fast")
+    try:
+        assert default_mode() == "fast" and check_layer(FullyConnected(30, 20), (4, 30)).mode == "fast"
+        with pytest.raises(ValueError, match="mode must be 'full' or 'fast', got 'quick'"):
+            set_default_mode("quick")
+        assert set_default_mode("full") == "fast" and check_layer(FullyConnected(3, 2), (4, 3)).mode == "full"
+    finally:
+        set_default_mode(previous)

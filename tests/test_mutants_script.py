@@ -2,6 +2,7 @@
 process and copy it made gone."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +66,10 @@ def test_a_small_run_reports_each_mutant_and_leaves_no_process_or_copy_behind(tm
     assert proc.returncode == 0, output
     results = json.loads(out.read_text())
     assert len(results) == 2 and all(r["result"] and r["file"] == "gradcheck/report.py" for r in results), output
-    assert "of 2 killed" in output, output
+    summary = re.search(r"(\d+) of (\d+) killed \(\d+ %\), (\d+) listed as equivalent, (\d+) survived", output)
+    assert summary, output
+    killed, counted, equivalent, survived = map(int, summary.groups())
+    assert counted + equivalent == 2 and killed + survived == counted, output
     workers = [w.split(":", 1) for w in output.split("workers: ", 1)[1].splitlines()[0].split()]
     assert len(workers) == 2, output
     for pid, folder in workers:
