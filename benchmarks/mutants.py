@@ -40,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.json")
 FILES = ["gradcheck/numeric.py", "gradcheck/tensor_check.py", "gradcheck/check.py", "gradcheck/parameters.py",
@@ -186,9 +188,11 @@ class _Recorder:
         if report.failed and self.failed is None:
             self.failed = report.nodeid
 
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         if self.files is None:
-            return None
+            yield
+            return
         lines: set[tuple[str, int]] = set()
 
         def local(frame, event, arg):
@@ -206,10 +210,7 @@ class _Recorder:
         sys.settrace(call)
         threading.settrace(call)
         try:
-            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-            from _pytest.runner import runtestprotocol
-            runtestprotocol(item, nextitem=nextitem)
-            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            yield                   # setup, call and teardown of the test, traced
         finally:
             sys.settrace(None)
             threading.settrace(None)
@@ -217,11 +218,9 @@ class _Recorder:
         for name, line in lines:
             by_file.setdefault(os.path.relpath(name), []).append(line)
         self.coverage[item.nodeid] = {"seconds": time.perf_counter() - start, "lines": by_file}
-        return True
 
 
 def _child(request: dict, result_path: str) -> None:
-    import pytest
     files = {os.path.abspath(f) for f in FILES} if request["trace"] else None
     recorder = _Recorder(files)
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", *([] if request["trace"] else ["-x"]),
@@ -246,7 +245,6 @@ def serve() -> None:
     up; the file is put back and the answer written as a line on stdout."""
     import hypothesis  # noqa: F401  the heavy imports, done once for every child
     import numpy  # noqa: F401
-    import pytest  # noqa: F401
     import scipy.stats  # noqa: F401
     running = {"pid": 0}
 
@@ -262,7 +260,7 @@ def serve() -> None:
         request = json.loads(raw)
         target = Path(request["file"]) if request["file"] else None
         original = target.read_text() if target else None
-        result_path = tempfile.mktemp(suffix=".json")
+        result_path = os.path.abspath(".mutant-result.json")     # in the worker's own copy of the tree
         start = time.perf_counter()
         try:
             if target:

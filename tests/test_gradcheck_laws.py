@@ -29,7 +29,7 @@ class Cubic:
 
     def forward(self, x):
         self.x = x
-        return self.weights[0] * x ** 3 / self.s ** 2 + self.weights[1] * x / self.s ** 0
+        return self.weights[0] * x ** 3 / self.s ** 2 + self.weights[1] * x
 
     def backward(self, e):
         x, w = self.x, self.weights
