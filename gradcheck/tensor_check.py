@@ -233,7 +233,7 @@ def _fast(tensor: np.ndarray, analytic: np.ndarray, readout: Readout, s: Setting
 
 def check_tensor(name: str, tensor: np.ndarray, analytic: np.ndarray | None, readout: Readout,
                  probes: Sequence[Probe] | None, method: str, features: int | None, s: Settings,
-                 rng: np.random.Generator, batch: int | None, terms: int = 1,
+                 rng: np.random.Generator, batch: int | None, terms: int,
                  parallel: tuple | None = None, plan: Callable[[int], None] | None = None,
                  factors: dict[str, float] | None = None, coarser: bool = True) -> TensorCheck | None:
     """Compare ``analytic`` with finite differences of ``readout`` over ``tensor`` (perturbed in place).

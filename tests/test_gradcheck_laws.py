@@ -415,3 +415,83 @@ def test_the_default_mode_is_what_a_check_without_one_takes():
         assert set_default_mode("full") == "fast" and check_layer(FullyConnected(3, 2), (4, 3)).mode == "full"
     finally:
         set_default_mode(previous)
+
+
+class RoundsToGrid:
+    """exp(x * w) elementwise, its output rounded to a grid of 1e-9 (a forward that keeps nine decimals: its
+    output moves in stairs); ``error`` scales one input-gradient element."""
+
+    def __init__(self, error: float = 0.0):
+        self.weights = 1 + 0.3 * np.random.default_rng(1).standard_normal(4)
+        self.error = error
+
+    def forward(self, x):
+        self.x = x
+        return np.round(np.exp(x * self.weights) / 1e-9) * 1e-9
+
+    def backward(self, e):
+        d = np.exp(self.x * self.weights) * e
+        self.gradient_weights = (d * self.x).sum(axis=0)
+        grad = d * self.weights
+        grad.flat[1] *= 1 + self.error
+        return grad
+
+
+def test_a_forward_that_rounds_to_a_grid_passes_with_its_noise_measured_and_an_error_above_it_fails():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x.flat[::4] = 0.0                       # exact zeros among the values
+    good = check_layer(RoundsToGrid(), x)
+    assert good.ok and not good.problems and all(t.checked == t.elements.values.size for t in good.tensors), \
+        str(good)
+    assert all(t.noisy for t in good.tensors), str(good)         # the stairs were seen, and measured
+    bad = check_layer(RoundsToGrid(error=1e-2), x)
+    assert [(t.name, t.failed) for t in bad.tensors] == [("input", 1), ("weights", 0)], str(bad)
+
+
+class SineOnAGrid:
+    """sin(3 x w) elementwise, its output rounded to a grid of 1e-9: near 0 the stairs make the estimates noisy,
+    and noisy elements are candidates for ties."""
+
+    def __init__(self):
+        self.weights = 1 + 0.3 * np.random.default_rng(0).standard_normal(4)
+
+    def forward(self, x):
+        self.x = x
+        return np.round(np.sin(3 * x * self.weights) / 1e-9) * 1e-9
+
+    def backward(self, e):
+        d = 3 * np.cos(3 * self.x * self.weights) * e
+        self.gradient_weights = (d * self.x).sum(axis=0)
+        return d * self.weights
+
+
+def test_values_further_apart_than_their_step_are_not_judged_as_a_tie():
+    """-1e-9 and 1e-5 share a row, 1.6 first steps (6.1e-6) apart: not a tie. Moved together, their noisy
+    estimates would be judged as one without the noise each carries, and a right element called wrong."""
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x[0, 0], x[0, 3], x[1, 2], x[2, 1] = -1e-9, 1e-5, 3e-7, 1e-9
+    report = check_layer(SineOnAGrid(), x)
+    assert report.ok and all(t.checked == t.elements.values.size for t in report.tensors), str(report)
+
+
+class CubeOnAGrid:
+    """(x w)^3 elementwise, its output rounded to a grid of 1e-6 (six decimals kept): at values of order 1 the
+    first steps stay inside one stair, and no step of the ladder resolves the function."""
+
+    def __init__(self):
+        self.weights = 1 + 0.3 * np.random.default_rng(0).standard_normal(4)
+
+    def forward(self, x):
+        self.x = x
+        return np.round((x * self.weights) ** 3 / 1e-6) * 1e-6
+
+    def backward(self, e):
+        d = 3 * (self.x * self.weights) ** 2 * e
+        self.gradient_weights = (d * self.x).sum(axis=0)
+        return d * self.weights
+
+
+def test_a_forward_too_coarse_to_check_is_not_checked_and_no_right_element_is_called_wrong():
+    report = check_layer(CubeOnAGrid(), np.random.default_rng(0).standard_normal((3, 4)))
+    assert not report.ok and [t.failed for t in report.tensors] == [0, 0], str(report)
+    assert all(t.skipped_count == t.elements.values.size for t in report.tensors), str(report)

@@ -116,3 +116,31 @@ def test_a_fuzz_result_shows_each_failure_in_html():
 
     html = fuzz_layer(_windows(WindowSumTwoBugs))._repr_html_()
     assert html.count("<pre>fuzz WindowSumTwoBugs") == 2 and "raised IndexError" in html and "<img" in html
+
+
+class FastSine:
+    """sin(1e4 x): curved on the scale of the first step, so every element settles a few rounds down."""
+
+    def forward(self, x):
+        self.x = x
+        return np.sin(1e4 * x)
+
+    def backward(self, e):
+        return 1e4 * np.cos(1e4 * self.x) * e
+
+
+def test_the_step_marked_on_the_curve_is_the_smaller_step_of_the_round_the_element_settled_at():
+    report = check_layer(FastSine(), np.array([[0.3, -0.2], [0.1, 0.7]]))
+    elements = report.tensors[0].elements
+    assert report.ok and (elements.level >= 1).all(), str(report)
+    for index in [(0, 0), (1, 1)]:
+        (marker,) = [line for line in report.plot_steps("input", index).axes[0].lines
+                     if str(line.get_label()).startswith("step used")]
+        h = report.step * max(abs(elements.values[index]), 1.0) / 8.0 ** elements.level[index]
+        assert marker.get_xdata()[0] == pytest.approx(h / 2, rel=1e-12)
+
+
+def test_the_step_curve_of_a_tensor_the_report_lacks_names_the_tensors_it_has():
+    report = check_layer(TanH(), (3, 2))
+    with pytest.raises(ValueError, match=r"no tensor 'weights'.*\(tensors: input\)"):
+        report.step_curve("weights", (0, 0))

@@ -81,3 +81,26 @@ def test_progress_on_request_and_silence_otherwise(capsys):
     report = check_layer(FullyConnected(8, 4), (4, 8))
     data = report.to_dict()["tensors"][1]
     assert data["evaluations"] == report.tensors[1].evaluations > 0 and data["seconds"] >= 0
+
+
+def test_the_ratio_to_tolerance_exists_exactly_for_the_elements_checked():
+    """An element not checked (a lossy swish far below 0, in its own row) keeps its numeric estimate for the
+    table, but has no ratio to its tolerance: the pictures must not colour it as if it had passed."""
+    from tests.broken_layers import LossySwish
+
+    report = check_layer(LossySwish(), np.array([[-30.5], [1.0]]))
+    elements = report.tensors[0].elements
+    assert not report.ok and elements.checked.tolist() == [[False], [True]], str(report)
+    assert np.isfinite(elements.numeric).all()
+    assert np.isnan(elements.badness[~elements.checked]).all()
+    assert np.isfinite(elements.badness[elements.checked]).all()
+
+
+def test_the_worst_list_of_a_failing_tensor_holds_its_failed_elements_only():
+    from tests.broken_layers import SingleWrongElement
+
+    report = check_layer(SingleWrongElement(4, 3), (6, 4))
+    failing = [t for t in report.tensors if t.failed]
+    assert [t.name for t in failing] == ["weights"] and failing[0].failed == 1, str(report)
+    (worst,) = failing[0].worst
+    assert worst.abs_error > worst.tolerance

@@ -437,3 +437,32 @@ def test_a_float64_relu_on_float32_numbers_is_judged_at_float64_precision():
     x = np.array([[np.finfo(np.float32).tiny, -9.67289101e-09, -9.67289101e-09]])
     report = check_layer(UnmaskedReLU(), x)
     assert report.precision == "float64" and report.tensors[0].failed == 2, str(report)
+
+
+class TanhOnAGrid:
+    """tanh(x * w) with its output rounded to a grid of 1e-9 (nine decimals kept); the gradient is right."""
+
+    def __init__(self):
+        self.weights = 1 + 0.3 * np.random.default_rng(3).standard_normal(4)
+
+    def forward(self, x):
+        self.x = x
+        return np.round(np.tanh(x * self.weights) / 1e-9) * 1e-9
+
+    def backward(self, e):
+        d = (1 - np.tanh(self.x * self.weights) ** 2) * e
+        self.gradient_weights = (d * self.x).sum(axis=0)
+        return d * self.weights
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (issue 34, found by the mutation run's differential battery): "
+                                       "inputs of 1e-3 move the rounded output by ~1800 stairs per step, and both "
+                                       "one-sided differences can cross the same number of them, so the first "
+                                       "steps look exactly linear (gap 5e-16) at a slope 4.7e-6 off; the coarser "
+                                       "steps scatter by 2e-6, more than that, yet the element is called wrong "
+                                       "with no noise in its tolerance, where 'not checked' is the truth (8 of 35 "
+                                       "seeds; the check fails either way)")
+def test_a_failure_within_the_scatter_of_the_coarser_steps_is_not_called_wrong():
+    x = 1e-3 * np.random.default_rng(0).standard_normal((3, 4))
+    report = check_layer(TanhOnAGrid(), x)
+    assert not any(t.failed for t in report.tensors), str(report)

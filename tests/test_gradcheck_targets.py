@@ -6,7 +6,7 @@ crashed. The layers are in tests/broken_layers.py.
 import numpy as np
 import pytest
 
-from core import Dropout, Embedding, ReLU
+from core import Dropout, Embedding, FullyConnected, ReLU
 from gradcheck import check_layer, check_network
 from gradcheck.cli import main
 from tests.broken_layers import (
@@ -274,3 +274,55 @@ def test_integers_given_to_a_layer_that_computes_with_numbers_are_not_a_silent_p
     assert check_layer(Embedding(10, 4), np.arange(15).reshape(3, 5) % 10).ok
     assert main(["core:FullyConnected", "--args", "5", "3", "--shape", "8,5", "--indices", "10"]) == 1
     assert "input holds integers" in capsys.readouterr().out
+
+
+class NestedParams:
+    """``params = [{"W": W}]`` (a list of per-block dicts) with its gradient beside it as ``grads = [{"dW": dW}]``
+    (the gradient named d + the parameter's key, at the same depth); ``wrong`` halves it."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.params = [{"W": np.random.default_rng(34).standard_normal((4, 3))}]
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params[0]["W"]
+
+    def backward(self, e):
+        self.grads = [{"dW": (0.5 if self.wrong else 1.0) * (self.x.T @ e)}]
+        return e @ self.params[0]["W"].T
+
+
+def test_a_nested_container_parameter_is_paired_with_the_d_named_gradient_at_the_same_depth():
+    right = check_layer(NestedParams(), (5, 4))
+    assert right.ok and [t.name for t in right.tensors] == ["input", "params.0.W"], str(right)
+    assert not right.warnings, right.warnings
+    wrong = check_layer(NestedParams(wrong=True), (5, 4))
+    assert [t.name for t in wrong.tensors if not t.ok] == ["params.0.W"], str(wrong)
+
+
+class HoldsBuffersAndAScale:
+    """``x @ W * s``: ``W`` has its gradient; ``running_mean`` and ``mask`` are buffers by name, never
+    parameters; ``scale`` is trainable-looking (a float array set before forward, no gradient)."""
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(35)
+        self.weights, self.scale = rng.standard_normal((4, 3)), np.full(3, 2.0)
+        self.running_mean, self.mask = np.zeros(3), np.ones(3)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.weights * self.scale
+
+    def backward(self, e):
+        self.gradient_weights = self.x.T @ (e * self.scale)
+        return (e * self.scale) @ self.weights.T
+
+
+def test_only_an_array_that_looks_trainable_and_has_no_gradient_is_warned_about():
+    assert not check_layer(FullyConnected(4, 3), (5, 4)).warnings
+    report = check_layer(HoldsBuffersAndAScale(), (5, 4))
+    assert report.ok and [t.name for t in report.tensors] == ["input", "weights"], str(report)
+    (warning,) = [w for w in report.warnings if "looks like a parameter" in w]
+    assert warning.startswith("scale (3,) looks like a parameter"), warning
+    assert "weights" not in warning and "running_mean" not in warning and "mask" not in warning

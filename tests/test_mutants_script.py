@@ -67,13 +67,42 @@ def test_a_small_run_reports_each_mutant_and_leaves_no_process_or_copy_behind(tm
     assert proc.returncode == 0, output
     results = json.loads(out.read_text())
     assert len(results) == 2 and all(r["result"] and r["file"] == "gradcheck/report.py" for r in results), output
-    summary = re.search(r"(\d+) of (\d+) killed \(\d+ %\), (\d+) listed as equivalent, (\d+) survived", output)
+    summary = re.search(r"(\d+) of (\d+) killed \(\d+ %\); listed: (\d+) equivalent, (\d+) boundary, (\d+) margin, "
+                        r"(\d+) stricter, (\d+) open; (\d+) survived", output)
     assert summary, output
-    killed, counted, equivalent, survived = map(int, summary.groups())
-    assert counted + equivalent == 2 and killed + survived == counted, output
+    killed, total, *listed, survived = map(int, summary.groups())
+    assert total == 2 and killed + sum(listed) + survived == total, output
     workers = [w.split(":", 1) for w in output.split("workers: ", 1)[1].splitlines()[0].split()]
     assert len(workers) == 2, output
     for pid, folder in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
         assert not Path(folder).exists(), folder
+
+
+def test_the_battery_names_a_survivor_that_calls_a_right_layer_wrong(tmp_path, capsys):
+    """The noise band's stability test loosened (``/ 2`` -> ``/ 3``) makes an exp whose output is rounded to a grid
+    of 1e-9, with exact zeros among its inputs, fail where it passes (a new test now kills that mutant: the battery
+    is how it was found)."""
+    from benchmarks.mutant_battery import main as battery
+
+    (m,) = [m for m in mutants_of("gradcheck/numeric.py") if m.mutation == "2 -> 3" and
+            m.code.startswith("stable = (moved_by <= (np.abs(gap) + np.abs(before)) / 2)")]
+    survivors = tmp_path / "m.json"
+    survivors.write_text(json.dumps([{"file": m.file, "line": m.line, "code": m.code, "mutation": m.mutation,
+                                      "at": m.at, "nth": m.nth, "result": "survived"}]))
+    assert battery(["--survivors", str(survivors), "--cases", "258-262"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"gradcheck/numeric.py:{m.line}") and "right called wrong more often: [260]" in line, line
+
+
+def test_every_listed_survivor_is_a_mutant_of_the_current_source_with_a_kind_and_a_reason():
+    """A list entry whose line changed no longer matches any mutant: it would hide nothing and mean nothing."""
+    from benchmarks.mutants import EQUIVALENT, KINDS
+
+    listed = json.loads(EQUIVALENT.read_text())
+    keys = {m.key for f in {e["file"] for e in listed} for m in mutants_of(f)}
+    stale = [e for e in listed if (e["file"], e["code"], e["mutation"], e["at"], e["nth"]) not in keys]
+    assert not stale, stale
+    assert all(e["kind"] in KINDS and len(e["reason"]) > 40 for e in listed)
+    assert len({(e["file"], e["code"], e["mutation"], e["at"], e["nth"]) for e in listed}) == len(listed)
