@@ -2,6 +2,7 @@
 
     python benchmarks/mutants.py                                  # every mutant of the default files
     python benchmarks/mutants.py gradcheck/report.py --jobs 2     # one file
+    python benchmarks/mutants.py gradcheck/check.py:132,225       # the mutants of two lines of it
     python benchmarks/mutants.py --sample 40 --seed 0             # 40 mutants sampled evenly over the files
     python benchmarks/mutants.py --out m.json && python benchmarks/mutants.py --rerun m.json   # survivors again
 
@@ -50,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.json")
 FILES = ["gradcheck/numeric.py", "gradcheck/tensor_check.py", "gradcheck/check.py", "gradcheck/parameters.py",
          "gradcheck/report.py"]
-KILLERS = ["tests/test_gradcheck_laws.py", "tests/test_gradcheck_moved_parameters.py",
+KILLERS = ["tests/test_gradcheck_laws.py", "tests/test_gradcheck_edge_laws.py",
+           "tests/test_gradcheck_moved_parameters.py",
            "tests/test_gradcheck_flags_broken_layers.py",
            "tests/test_gradcheck_passes_correct_layers.py", "tests/test_gradcheck_soundness.py",
            "tests/test_gradcheck_step_ladder.py", "tests/test_gradcheck_report.py",
@@ -383,7 +385,7 @@ def _tests_for(m: Mutant, coverage: dict, everything: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="*", default=FILES)
+    parser.add_argument("files", nargs="*", default=FILES, help="FILE or FILE:LINE,LINE,... (those lines only)")
     parser.add_argument("--killers", nargs="+", default=KILLERS)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 60 + 5x its tests' baseline)")
@@ -399,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         serve()
         return 0
     killers = [k for k in args.killers if (ROOT / k).exists()]
-    mutants = [m for f in args.files for m in mutants_of(f)]
+    mutants = []
+    for spec in args.files:
+        path, _, lines = spec.partition(":")
+        wanted = {int(n) for n in lines.split(",")} if lines else None
+        mutants += [m for m in mutants_of(path) if wanted is None or m.line in wanted]
     if args.sample is not None and args.sample < len(mutants):
         rng = random.Random(args.seed)
         stride = len(mutants) / args.sample

@@ -204,6 +204,7 @@ def _hold(owner: object, path: Path, grad_path: Path, label: str, state: HeldSta
             pass
         if resolve(owner, path).dtype == np.float64:
             state.promoted.append(label)
+            state.put_back.append(lambda: assign(owner, path, original))
     live = resolve(owner, path)
     if resolve(owner, path) is not live:
         raise TypeError(f"gradcheck: {label} returns a new array on every access; the check perturbs the "

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradcheck.report import GradcheckReport, TensorCheck
+from gradcheck.report import GradcheckReport, TensorCheck, settings_text
 
 __all__ = ["grid", "grid_position", "tensor_figure", "step_figure", "report_html", "write_html", "SIDE_BY_SIDE"]
 
@@ -202,8 +202,7 @@ def report_html(report: GradcheckReport, *, pictures: bool = True, context: str 
     picture of every tensor (failing tensors first)."""
     verdict = '<span class="pass">PASS</span>' if report.ok else '<span class="fail">FAIL</span>'
     parts = [f'<div class="gradcheck"><h3>gradcheck {html.escape(report.target)}: {verdict}</h3>',
-             f"<p>mode {report.mode}, seed {report.seed}, step {report.step:.2g} x max(|value|, 1) / 8^r, "
-             f"rtol {report.rtol:g}, atol {report.atol:g}</p>"]
+             f"<p>{html.escape(settings_text(report))}</p>"]
     if context:
         parts.append(f"<pre>{html.escape(context)}</pre>")
     parts.append(_tensor_rows(report))

@@ -101,6 +101,7 @@ class GradcheckReport:
     rtol: float
     atol: float
     precision: str = "float64"      # the precision the function computes in, which the tolerance follows
+    against: str = ""               # a reference check (mode "reference"): the reference and the carry-over
     tensors: list[TensorCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -193,10 +194,13 @@ def crux(report: GradcheckReport) -> str:
     wrong = [t for t in report.tensors if t.failed]
     if wrong:
         worst = max(wrong, key=lambda t: t.max_abs_error)
-        where = f"; worst {worst.name}{list(worst.worst[0].index)}: analytic {_g(worst.worst[0].analytic)}, " \
-                f"numeric {_g(worst.worst[0].numeric)}" if worst.worst else ""
+        left, right, _ = _columns(report, worst)
+        where = f"; worst {worst.name}{list(worst.worst[0].index)}: {left} {_g(worst.worst[0].analytic)}, " \
+                f"{right} {_g(worst.worst[0].numeric)}" if worst.worst else ""
         counts = ", ".join(f"{t.name} ({t.failed} element(s))" for t in wrong)
-        return f"{report.target}: wrong gradient of {counts}{where}"
+        what = f"differs from {report.against.split(' (carried')[0]} in" if report.mode == "reference" else \
+            "wrong gradient of"
+        return f"{report.target}: {what} {counts}{where}"
     unchecked = [t for t in report.tensors if t.coverage_problem]
     if unchecked:
         return f"{report.target}: {unchecked[0].name} not checked: {unchecked[0].coverage_problem}"
@@ -207,11 +211,32 @@ def _g(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
 
 
+def _columns(report: GradcheckReport, tensor: TensorCheck | None = None) -> tuple[str, str, str]:
+    """What the two compared sides are called, and the tolerance rule: analytic against numeric, the layer
+    against its reference, or the layer's gradient against finite differences of a reference function."""
+    if report.mode != "reference":
+        return "analytic", "numeric", TOLERANCE_TEXT
+    if tensor is not None and tensor.method != "reference":
+        return "layer", "numeric", TOLERANCE_TEXT
+    from gradcheck.reference import REFERENCE_TOLERANCE_TEXT
+
+    return "layer", "reference", REFERENCE_TOLERANCE_TEXT
+
+
+def settings_text(report: GradcheckReport) -> str:
+    """Mode, seed, steps and tolerance in force; a check stopped before its numeric pass took no step."""
+    if report.mode == "reference":
+        added = f", + atol {report.atol:g} + rtol {report.rtol:g} |reference|" if report.atol or report.rtol else ""
+        return f"against {report.against}, seed {report.seed}{added}"
+    steps = (f"steps {report.step:.2g} x max(|value|, 1) / 8^r, rtol {report.rtol:g}" if report.step > 0 else
+             "no step taken: stopped before any gradient was estimated")
+    return f"mode {report.mode}, seed {report.seed}, {steps}, atol {report.atol:g}"
+
+
 def format_report(report: GradcheckReport) -> str:
     """The readable text of a report: a header, one table row per tensor, then details of every failure."""
     status = "PASS" if report.ok else "FAIL"
-    lines = [f"gradcheck {report.target}: {status}  ({report.precision}, mode {report.mode}, seed {report.seed}, "
-             f"steps {report.step:.2g} x max(|value|, 1) / 8^r, rtol {report.rtol:g}, atol {report.atol:g})"]
+    lines = [f"gradcheck {report.target}: {status}  ({report.precision}, {settings_text(report)})"]
     header = f"  {'tensor':<24} {'shape':<14} {'method':<10} {'checked':>7} {'failed':>6} {'kinks':>5} " \
              f"{'skipped':>7} {'max abs err':>11} {'max tol':>9} {'max rel err':>11} {'forwards':>8} {'seconds':>7}"
     lines.append(header)
@@ -229,8 +254,9 @@ def format_report(report: GradcheckReport) -> str:
             lines.append(f"  {t.name}: FAIL, {t.coverage_problem}: a pass must mean every element was checked")
         if not t.failed:
             continue
-        lines.append(f"  {t.name}: {t.failed} element(s) wrong; worst ({TOLERANCE_TEXT}):")
-        lines.append(f"    {'index':<16} {'analytic':>13} {'numeric':>13} {'abs err':>11} {'tolerance':>11}")
+        left, right, rule = _columns(report, t)
+        lines.append(f"  {t.name}: {t.failed} element(s) wrong; worst ({rule}):")
+        lines.append(f"    {'index':<16} {left:>13} {right:>13} {'abs err':>11} {'tolerance':>11}")
         for e in t.worst:
             lines.append(f"    {str(e.index):<16} {_g(e.analytic):>13} {_g(e.numeric):>13} "
                          f"{e.abs_error:>11.3g} {e.tolerance:>11.3g}")

@@ -29,6 +29,15 @@ def is_layer(value: object) -> bool:
         callable(getattr(value, "backward", None))
 
 
+def _holds_arrays(value: object) -> bool:
+    """A plain object (not a class, a module, a function or an optimizer) with a float array in an attribute
+    (or in a list, tuple or dict attribute)."""
+    if isinstance(value, (type, np.ndarray)) or callable(value) or _is_optimizer(value) or \
+            not hasattr(value, "__dict__") or type(value).__module__.split(".")[0] in ("numpy", "builtins"):
+        return False
+    return any(a.dtype.kind == "f" for v in vars(value).values() for a in arrays_in(v))
+
+
 def _dotted(label: str, name: object) -> str:
     return f"{label}.{name}" if label else str(name)
 
@@ -37,8 +46,10 @@ def with_sublayers(objects: Sequence[tuple[str, object]]) -> list[tuple[str, obj
     """``objects`` and every sub-layer they hold, depth first, each once, with dotted labels.
 
     A sub-layer is an attribute that is a layer, or a list, tuple or dict of them at any depth
-    (``hidden``, ``layers.1``, ``blocks.encoder.0``). A layer reachable twice (shared) is listed once, under
-    the first name it was reached by."""
+    (``hidden``, ``layers.1``, ``blocks.encoder.0``); so is a plain object that holds a float array as an
+    attribute or in a container attribute (``self.params = Params()`` with ``params.weights``), whose arrays
+    may be parameters too. A layer reachable twice (shared) is listed once, under the first name it was
+    reached by. Optimizers are not walked (they are detached while the check runs)."""
     out: list[tuple[str, object]] = []
     seen: set[int] = set()
 
@@ -49,11 +60,11 @@ def with_sublayers(objects: Sequence[tuple[str, object]]) -> list[tuple[str, obj
         elif isinstance(value, dict):
             for key, item in value.items():
                 visit(_dotted(label, key), item)
-        elif is_layer(value) and id(value) not in seen:
+        elif (is_layer(value) or _holds_arrays(value)) and id(value) not in seen:
             seen.add(id(value))
             out.append((label, value))
             for name, attr in (vars(value) if hasattr(value, "__dict__") else {}).items():
-                if isinstance(attr, (list, tuple, dict)) or is_layer(attr):
+                if isinstance(attr, (list, tuple, dict)) or is_layer(attr) or _holds_arrays(attr):
                     visit(_dotted(label, name.lstrip("_")), attr)
 
     for label, obj in objects:
@@ -148,6 +159,8 @@ class HeldState:
     snapshots: list[tuple[str, _Snapshot]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)   # labels of float32/16 tensors checked as float64
+    # undo callables for what no snapshot reaches (a float32 parameter in an object without __dict__)
+    put_back: list = field(default_factory=list)
     # where an optimizer was detached: (object, attribute, key in its list or dict, or None)
     detached: list[tuple[object, str, object]] = field(default_factory=list)
 
@@ -214,6 +227,8 @@ def held(objects: Sequence[tuple[str, object]]) -> Iterator[HeldState]:
         yield state
     finally:
         state.restore_objects()
+        for undo in reversed(state.put_back):
+            undo()
         np.random.set_state(rng_state)
 
 

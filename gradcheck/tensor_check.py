@@ -502,7 +502,9 @@ def _jump(flat: np.ndarray, i: int, slope: float, readout: Readout, span: float,
                 lo, r_lo = mid, r_mid
             if sign * (r_hi - r_lo) < threshold:
                 return False        # continuous: the change shrinks with the interval
-        return bool(sign * (r_hi - r_lo) >= threshold)
+        # adjacent floats (or the backstop) with the last change still above the threshold, or ends already
+        # adjacent (the change is then the whole 2 * half): a jump
+        return True
     except DOMAIN_ERRORS:
         return False
     finally:

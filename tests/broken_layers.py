@@ -1447,3 +1447,40 @@ class TwoNames:
 BROKEN.update({"one array under two names, gradient 1 % off": (lambda: TwoNames(wrong=True), (5, 4), "weights",
                                                                 "weights")})
 CORRECT.update({"one array under two names (wx and a weights property)": (TwoNames, (5, 4))})
+
+
+class Weights:
+    """A plain holder of a layer's parameters (not a layer): ``weights`` and, after backward, its gradient."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        self.weights = np.random.default_rng(0).standard_normal((3, 2)).astype(dtype)
+
+
+class HeldInAnObject:
+    """``y = x W`` with ``W`` held in a plain object, ``self.params.weights`` (or in its ``parameters`` dict,
+    with ``gradients``)."""
+
+    def __init__(self, wrong: bool = False, dtype=np.float64, in_dict: bool = False) -> None:
+        self.params, self.wrong, self.in_dict = Weights(dtype), wrong, in_dict
+        if in_dict:
+            self.params.parameters = {"W": self.params.__dict__.pop("weights")}
+
+    def _w(self):
+        return self.params.parameters["W"] if self.in_dict else self.params.weights
+
+    def forward(self, x):
+        self.x = x
+        return x @ self._w()
+
+    def backward(self, e):
+        g = self.x.T @ e * (1.001 if self.wrong else 1.0)
+        if self.in_dict:
+            self.params.gradients = {"W": g}
+        else:
+            self.params.gradient_weights = g
+        return e @ self._w().T
+
+
+BROKEN.update({"weights held in a plain object (not a layer), gradient 0.1 % off": (
+    lambda: HeldInAnObject(wrong=True), (4, 3), "params.weights", "params.weights")})
+CORRECT.update({"weights held in a plain object (not a layer)": (HeldInAnObject, (4, 3))})

@@ -4,7 +4,7 @@ import pytest
 
 from core import FullyConnected, ReLU, Sgd
 from gradcheck import check_function, check_layer
-from tests.broken_layers import MissingBiasGradient, RunningSum
+from tests.broken_layers import HeldInAnObject, MissingBiasGradient, RunningSum
 from tests.user_layers import (
     Conv2D,
     PhaseDropout,
@@ -36,6 +36,19 @@ def test_sub_layers_in_lists_get_dotted_names_and_the_blame():
     nested.backward = lambda e: nested.layers[0].backward(nested.layers[1]["head"].backward(e))
     assert [t.name for t in check_layer(nested, (3, 4)).tensors] == \
         ["input", "layers.0.layers.0.weights", "layers.1.head.weights"]
+
+
+@pytest.mark.parametrize("where", ["attribute", "float32", "dict"])
+def test_parameters_held_in_a_plain_object_are_checked(where):
+    # a PASS must mean every parameter was checked: one held by a helper object is a parameter too
+    kwargs = {"dtype": np.float32} if where == "float32" else {"in_dict": True} if where == "dict" else {}
+    name = "params.parameters.W" if where == "dict" else "params.weights"
+    right, layer = check_layer(HeldInAnObject(**kwargs), (4, 3)), HeldInAnObject(wrong=True, **kwargs)
+    start = layer._w().copy()
+    wrong = check_layer(layer, (4, 3))
+    assert right.ok and [t.name for t in right.tensors] == ["input", name], str(right)
+    assert [t.name for t in wrong.tensors if not t.ok] == [name], str(wrong)
+    assert layer._w().dtype == start.dtype and np.array_equal(layer._w(), start)
 
 
 def test_sub_layer_optimizers_are_detached_and_put_back():

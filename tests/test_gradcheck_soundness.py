@@ -369,7 +369,8 @@ def test_a_lossy_float32_formula_in_its_rounding_stairs_is_not_checked_rather_th
         def backward(self, e):
             return e.astype(np.float32)                 # not masked by x > 0
 
-    for x in ([[-14.5]], [[-14.5, 0.0]], [[-12.0, 1.0, 0.5]]):
+    # more elements in the stairs than the first few looked at (8): once one is seen to be a stair, all are
+    for x in ([[-14.5]], [[-14.5, 0.0]], [[-12.0, 1.0, 0.5]], [np.linspace(-14.8, -14.2, 12)]):
         report = check_layer(LossySigmoid32(), np.array(x, dtype=np.float32))
         (tensor,) = report.tensors
         assert not report.ok and tensor.failed == 0 and "rounding stairs" in str(report), report
