@@ -13,9 +13,11 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["check_layer", "check_loss", "check_network", "check_function", "assert_gradients", "set_default_mode",
-           "default_mode", "GradcheckReport", "TensorCheck", "ElementError", "GradientCheckError"]
+           "default_mode", "GradcheckReport", "TensorCheck", "ElementError", "GradientCheckError", "check_against",
+           "assert_matches"]
 
-_HOME = {name: "gradcheck.check" for name in __all__[:7]} | {name: "gradcheck.report" for name in __all__[7:]}
+_HOME = {name: "gradcheck.check" for name in __all__[:7]} | {name: "gradcheck.report" for name in __all__[7:11]} | \
+    {name: "gradcheck.reference" for name in __all__[11:]}
 
 
 def __getattr__(name: str) -> object:

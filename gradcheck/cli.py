@@ -8,6 +8,9 @@
   gradcheck mypkg.layers --features 5              every layer class there that builds without arguments
   gradcheck mypkg.layers:Conv --args ... --shape 4,3,8,8 --fuzz 200
                                                    search batches 1-4 and input values for a failure
+  gradcheck mypkg.layers:Conv --args 1 "(3, 4)" 2 --shape 2,3,9 --reference core:Conv
+                                                   forward and backward held to core's Conv (same --args)
+  gradcheck mypkg:Linear --args 5 3 --reference torch.nn:Linear   ... or to a torch module
 
 Exit status: 0 all checks passed, 1 a check failed, 2 a usage error or a target that cannot be imported or built.
 """
@@ -117,6 +120,18 @@ def _parser() -> _Parser:
                         help="search N inputs (default N: 100): batch from 1 up to --batch (or the first --shape "
                              "dimension), values with zeros, ties, tiny and large magnitudes; the simplest "
                              "failing input is shown")
+    parser.add_argument("--reference", metavar="TARGET",
+                        help="hold the layer to a reference instead of checking its gradient: package.module:Class "
+                             "(a layer, or a torch nn.Module), built with --reference-args; output, input gradient "
+                             "and parameter gradients are compared, the layer's parameters carried over")
+    parser.add_argument("--reference-args", nargs="*", metavar="ARG",
+                        help="the reference's constructor arguments (default: the same as --args)")
+    parser.add_argument("--phase", choices=["train", "test"],
+                        help="with --reference: the phase both run in (testing_phase, or a torch module's "
+                             "train()/eval()); default: as they are built")
+    parser.add_argument("--mapping", metavar="MODULE:FUNCTION",
+                        help="with --reference: mapping(params) -> the reference's tensors by name, where the "
+                             "automatic carry-over cannot find them")
     parser.add_argument("--jobs", type=int, metavar="N",
                         help="worker processes for long full checks (default: the number of cores; 1: none)")
     parser.add_argument("--progress", action="store_true", default=None,
@@ -229,6 +244,13 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     if args.shape is not None:
         args.shapes = [_shape(text) for text in args.shape]
         args.shape = args.shapes[0]
+    if args.reference is None:
+        if args.reference_args is not None or args.phase or args.mapping:
+            raise UsageError("--reference-args, --phase and --mapping need --reference TARGET")
+    elif not _TARGET.match(args.reference) or ":" not in args.reference:
+        raise UsageError(f"--reference: expected package.module:Class, got {args.reference!r}")
+    args.reference_ctor = [_literal(a, "--reference-args") for a in args.reference_args] \
+        if args.reference_args is not None else None
     return args
 
 
@@ -331,9 +353,41 @@ def _guard_cost(obj: object, shape: tuple[int, ...], name: str, args: argparse.N
                          f"{'; --mode fast takes far fewer' if args.mode == 'full' else ''}")
 
 
+def _attribute(target: str, what: str) -> object:
+    module_name, _, attr = target.partition(":")
+    value = getattr(_import(module_name), attr, None)
+    if value is None:
+        raise UsageError(f"{what}: module {module_name!r} has no attribute {attr!r}")
+    return value
+
+
+def _reference_check(factory: Callable[[], object], name: str, shape: tuple[int, ...],
+                     args: argparse.Namespace) -> _Check:
+    """The layer against ``--reference``: one input, or with ``--fuzz`` a search over batches and values."""
+    from gradcheck.fuzz import fuzz_against
+    from gradcheck.reference import check_against
+    from gradcheck.strategies import batches
+
+    cls = _attribute(args.reference, "--reference")
+    ctor = args.reference_ctor if args.reference_ctor is not None else args.ctor_args
+    build_reference = lambda: _build(cls, args.reference, ctor, [])     # noqa: E731 - a fresh one per example
+    build_reference()                                       # a usage error now, not in the child
+    mapping = _attribute(args.mapping, "--mapping") if args.mapping else None
+    kw = {"mapping": mapping, "phase": args.phase, "parameters": args.parameters, "rtol": args.rtol or 0.0,
+          "atol": args.atol, "seed": args.seed}
+    label = f"{name}({', '.join(map(repr, args.ctor_args))}) against {args.reference}({', '.join(map(repr, ctor))})"
+    if args.fuzz:
+        build = lambda draw: (factory(), build_reference(), draw(batches(shape[1:], shape[0])))   # noqa: E731
+        return _Check(f"fuzz {label}, input (1-{shape[0]}, {', '.join(map(str, shape[1:]))})",
+                      lambda: fuzz_against(build, max_examples=args.fuzz, **kw))
+    return _Check(f"{label}, input {shape}", lambda: check_against(factory(), build_reference(), shape, **kw))
+
+
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
     obj = factory()
     shape = _input_shape(obj, name, args)
+    if args.reference:
+        return _reference_check(factory, name, shape, args)
     _guard_cost(obj, shape, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
           "progress": args.progress, "jobs": args.jobs, "parameters": args.parameters}

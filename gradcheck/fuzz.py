@@ -31,7 +31,8 @@ from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.strategies import batches
 from gradcheck.targets import describe
 
-__all__ = ["FuzzResult", "fuzz_layer", "fuzz_loss", "assert_fuzz", "layer_builder", "loss_builder", "index_builder"]
+__all__ = ["FuzzResult", "fuzz_layer", "fuzz_loss", "fuzz_against", "assert_fuzz", "layer_builder", "loss_builder",
+           "index_builder"]
 
 try:                                        # several distinct failures come as one group
     _ExceptionGroup = BaseExceptionGroup    # noqa: F821 - a builtin from Python 3.11
@@ -117,7 +118,8 @@ def _signature(report: GradcheckReport | None, error: str | None) -> str:
     if report.problems:       # its words, not its numbers: "forward returned N NaN/inf value(s) of N ..."
         words = re.sub(r"[-+]?\d[\d.e+-]*", "N", report.problems[0].split(":")[0]).split()
         return "problem: " + " ".join(words[:8])
-    return "wrong gradient of " + ", ".join(sorted(t.name for t in report.tensors if not t.ok))
+    what = "differs in " if report.mode == "reference" else "wrong gradient of "
+    return what + ", ".join(sorted(t.name for t in report.tensors if not t.ok))
 
 
 def _key(draws: list) -> tuple:
@@ -263,15 +265,40 @@ def fuzz_loss(build: Callable, *, max_examples: int = 100, seed: int = 0, mode: 
                    max_examples=max_examples, seed=seed, max_seconds=max_seconds)
 
 
-def assert_fuzz(build: Callable, *, loss: bool = False, **kwargs) -> FuzzResult:
-    """:func:`fuzz_layer` (``loss=True``: :func:`fuzz_loss`) that raises :class:`GradientCheckError` with the
-    minimal failing example, for pytest::
+def fuzz_against(build: Callable, *, max_examples: int = 100, seed: int = 0, max_seconds: float = MAX_SECONDS,
+                 **check_kwargs) -> FuzzResult:
+    """Search for an input on which a layer and its reference differ (:func:`~gradcheck.reference.check_against`)
+    and shrink it to the simplest: ``build(draw) -> (layer, reference, input)``, both built with the same drawn
+    constructor arguments (kernel sizes, strides, channels), in a drawn phase where that matters (set
+    ``testing_phase`` on the layer and ``eval()`` on a torch module in ``build``)::
+
+        def build(draw):
+            k = draw(st.integers(1, 5))
+            return MyConv1D(kernel=k), core.Conv(1, (2, k), 3), draw(batches((2, 9)))
+
+    ``check_kwargs`` go to ``check_against`` (``mapping``, ``rtol`` ...)."""
+    from gradcheck.reference import check_against
+
+    def reordered(draw):
+        built = build(draw)
+        if not isinstance(built, tuple) or len(built) != 3:
+            raise TypeError(f"fuzz_against: build(draw) must return (layer, reference, input), got "
+                            f"{type(built).__name__}{f' of length {len(built)}' if isinstance(built, tuple) else ''}")
+        return built[0], built[2], built[1]
+
+    return _search(reordered, lambda layer, x, reference: check_against(layer, reference, x, **check_kwargs),
+                   max_examples=max_examples, seed=seed, max_seconds=max_seconds)
+
+
+def assert_fuzz(build: Callable, *, loss: bool = False, against: bool = False, **kwargs) -> FuzzResult:
+    """:func:`fuzz_layer` (``loss=True``: :func:`fuzz_loss`; ``against=True``: :func:`fuzz_against`) that raises
+    :class:`GradientCheckError` with the minimal failing example, for pytest::
 
         def test_my_conv_for_every_kernel():
             assert_fuzz(build_my_conv)
     """
     __tracebackhide__ = True
-    result = (fuzz_loss if loss else fuzz_layer)(build, **kwargs)
+    result = (fuzz_against if against else fuzz_loss if loss else fuzz_layer)(build, **kwargs)
     if not result.ok:
         report = result.report or GradcheckReport(target=describe(result.layer), mode="-", seed=0, step=0.0,
                                                   rtol=0.0, atol=0.0, problems=[f"raised {result.error}"])

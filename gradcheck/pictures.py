@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradcheck.report import GradcheckReport, TensorCheck, settings_text
+from gradcheck.report import GradcheckReport, TensorCheck, compared, settings_text
 
 __all__ = ["grid", "grid_position", "tensor_figure", "step_figure", "report_html", "write_html", "SIDE_BY_SIDE"]
 
@@ -81,8 +81,9 @@ def _layout_note(shape: tuple[int, ...]) -> str:
     return ""
 
 
-def tensor_figure(t: TensorCheck):
-    """A matplotlib Figure of one tensor's check (None without matplotlib or element data)."""
+def tensor_figure(t: TensorCheck, sides: tuple[str, str] = ("analytic", "numeric")):
+    """A matplotlib Figure of one tensor's check (None without matplotlib or element data); ``sides`` name
+    what was compared (the layer and its reference, for a reference check)."""
     plt = _pyplot()
     if plt is None or t.elements is None:
         return None
@@ -99,16 +100,17 @@ def tensor_figure(t: TensorCheck):
                           interpolation="nearest", aspect="auto")
     fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, ticks=[-2, -1, 0, 1, 2],
                  format=lambda v, _: f"{10.0 ** v:g}")
-    ax.set_title(f"{t.name}: |a - n| / tolerance", fontsize=9)
+    left, right = sides
+    ax.set_title(f"{t.name}: |{left[0]} - {right[0]}| / tolerance", fontsize=9)
     for w in t.worst:
         if len(w.index) == len(t.shape):
             r, c = grid_position(t.shape, w.index)
             ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
     if small:
         scale = float(np.nanmax(np.abs(np.concatenate([e.analytic.ravel(), e.numeric.ravel()])), initial=0.0)) or 1
-        for ax, data, title in ((axes[0, 1], e.analytic, "analytic"), (axes[0, 2], e.numeric, "numeric"),
-                                (axes[0, 3], e.analytic - e.numeric, "analytic - numeric")):
-            lim = scale if title != "analytic - numeric" else (float(np.nanmax(np.abs(data), initial=0.0)) or 1.0)
+        for ax, data, title in ((axes[0, 1], e.analytic, left), (axes[0, 2], e.numeric, right),
+                                (axes[0, 3], e.analytic - e.numeric, f"{left} - {right}")):
+            lim = scale if title != f"{left} - {right}" else (float(np.nanmax(np.abs(data), initial=0.0)) or 1.0)
             img = ax.imshow(grid(data), cmap="coolwarm", vmin=-lim, vmax=lim, interpolation="nearest",
                             aspect="auto")
             fig.colorbar(img, ax=ax, fraction=0.05, pad=0.02)
@@ -175,8 +177,8 @@ def _tensor_rows(report: GradcheckReport) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _caption(t: TensorCheck) -> str:
-    worst = "; ".join(f"{list(w.index)}: analytic {w.analytic:.6g}, numeric {w.numeric:.6g}, tolerance "
+def _caption(t: TensorCheck, sides: tuple[str, str] = ("analytic", "numeric")) -> str:
+    worst = "; ".join(f"{list(w.index)}: {sides[0]} {w.analytic:.6g}, {sides[1]} {w.numeric:.6g}, tolerance "
                       f"{w.tolerance:.2g}" for w in t.worst[:5])
     parts = [f"<b>{html.escape(t.name)}</b> {t.shape}: {t.failed} wrong of {t.checked} checked"]
     if worst and not t.ok:
@@ -212,9 +214,10 @@ def report_html(report: GradcheckReport, *, pictures: bool = True, context: str 
     if pictures and plt is None:
         parts.append("<p>The pictures need matplotlib: <code>pip install -e '.[plot]'</code></p>")
     for t in sorted(report.tensors, key=lambda t: t.ok):
-        fig = tensor_figure(t) if plt is not None else None
+        sides = compared(report, t)[:2]
+        fig = tensor_figure(t, sides) if plt is not None else None
         image = f'<img alt="{html.escape(t.name)}" src="data:image/png;base64,{_png(fig)}">' if fig else ""
-        parts.append(f"<figure>{image}<figcaption>{_caption(t)}</figcaption></figure>")
+        parts.append(f"<figure>{image}<figcaption>{_caption(t, sides)}</figcaption></figure>")
         curve = _worst_step_curve(report, t) if plt is not None and not t.ok else None
         if curve is not None:
             parts.append(f'<figure><img alt="{html.escape(t.name)} step curve" src="data:image/png;base64,'

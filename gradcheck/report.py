@@ -10,7 +10,7 @@ import numpy as np
 from gradcheck.numeric import TOLERANCE_TEXT
 
 __all__ = ["ElementArrays", "ElementError", "TensorCheck", "GradcheckReport", "GradientCheckError", "format_report",
-           "crux", "invariants"]
+           "crux", "invariants", "compared", "settings_text"]
 
 
 @dataclass
@@ -194,7 +194,7 @@ def crux(report: GradcheckReport) -> str:
     wrong = [t for t in report.tensors if t.failed]
     if wrong:
         worst = max(wrong, key=lambda t: t.max_abs_error)
-        left, right, _ = _columns(report, worst)
+        left, right, _ = compared(report, worst)
         where = f"; worst {worst.name}{list(worst.worst[0].index)}: {left} {_g(worst.worst[0].analytic)}, " \
                 f"{right} {_g(worst.worst[0].numeric)}" if worst.worst else ""
         counts = ", ".join(f"{t.name} ({t.failed} element(s))" for t in wrong)
@@ -211,7 +211,7 @@ def _g(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
 
 
-def _columns(report: GradcheckReport, tensor: TensorCheck | None = None) -> tuple[str, str, str]:
+def compared(report: GradcheckReport, tensor: TensorCheck | None = None) -> tuple[str, str, str]:
     """What the two compared sides are called, and the tolerance rule: analytic against numeric, the layer
     against its reference, or the layer's gradient against finite differences of a reference function."""
     if report.mode != "reference":
@@ -254,7 +254,7 @@ def format_report(report: GradcheckReport) -> str:
             lines.append(f"  {t.name}: FAIL, {t.coverage_problem}: a pass must mean every element was checked")
         if not t.failed:
             continue
-        left, right, rule = _columns(report, t)
+        left, right, rule = compared(report, t)
         lines.append(f"  {t.name}: {t.failed} element(s) wrong; worst ({rule}):")
         lines.append(f"    {'index':<16} {left:>13} {right:>13} {'abs err':>11} {'tolerance':>11}")
         for e in t.worst:
