@@ -50,7 +50,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.json")
 FILES = ["gradcheck/numeric.py", "gradcheck/tensor_check.py", "gradcheck/check.py", "gradcheck/parameters.py",
-         "gradcheck/report.py"]
+         "gradcheck/report.py", "gradcheck/reference.py", "gradcheck/carry.py"]
 KILLERS = ["tests/test_gradcheck_laws.py", "tests/test_gradcheck_edge_laws.py",
            "tests/test_gradcheck_moved_parameters.py",
            "tests/test_gradcheck_flags_broken_layers.py",
@@ -58,7 +58,7 @@ KILLERS = ["tests/test_gradcheck_laws.py", "tests/test_gradcheck_edge_laws.py",
            "tests/test_gradcheck_step_ladder.py", "tests/test_gradcheck_report.py",
            "tests/test_gradcheck_targets.py", "tests/test_gradcheck_state.py", "tests/test_gradcheck_any_layer.py",
            "tests/test_gradcheck_pictures.py", "tests/test_gradcheck_parallel.py", "tests/test_gradcheck_torch.py",
-           "tests/test_gradcheck_cli.py"]
+           "tests/test_gradcheck_cli.py", "tests/test_gradcheck_reference.py", "tests/test_core_against_torch.py"]
 COPIED = ["gradcheck", "core", "tests", "properties", "conftest.py", "pyproject.toml"]
 
 OPERATORS = {"+": "-", "-": "+", "*": "/", "/": "*", "//": "/", "%": "*", "**": "*", "<": "<=", "<=": "<",

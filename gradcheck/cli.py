@@ -387,6 +387,8 @@ def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace
     obj = factory()
     shape = _input_shape(obj, name, args)
     if args.reference:
+        if _is_loss(obj):
+            raise UsageError(f"--reference holds a layer (forward(x), backward(e)) to another; {name} is a loss")
         return _reference_check(factory, name, shape, args)
     _guard_cost(obj, shape, name, args)
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,

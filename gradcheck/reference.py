@@ -17,7 +17,9 @@ finite differences of ``f`` (a gradient check of the layer's backward against th
 a layer with parameters cannot be compared with one (give a layer or a module).
 
 Each element must agree within ``REFERENCE_TOLERANCE_TEXT``. Nothing of the layer or the reference changes:
-both are held (:func:`gradcheck.state.held`) and a torch module is copied.
+both are held (:func:`gradcheck.state.held`) and a torch module is copied. Every run starts from the same
+numpy global random state (held puts it back), so a layer and a layer reference that draw from it (dropout in
+training) draw the same.
 """
 from __future__ import annotations
 

@@ -93,6 +93,17 @@ def test_activations_are_torchs(layer, module):
     _agrees(lambda draw: (layer(), module(), draw(batches(draw(st.integers(1, 6)), 5))))
 
 
+def test_embedding_is_torch_embedding_on_indices_with_repeats():
+    from hypothesis.extra import numpy as hnp
+
+    def build(draw):
+        vocabulary, size = draw(st.integers(1, 6), label="vocabulary"), draw(st.integers(1, 4), label="size")
+        x = draw(hnp.arrays(np.int64, (draw(st.integers(1, 4)), draw(st.integers(1, 5))),
+                            elements=st.integers(0, vocabulary - 1)))
+        return core.Embedding(vocabulary, size), nn.Embedding(vocabulary, size), x
+    _agrees(build)
+
+
 def test_dropout_in_the_test_phase_is_torch_dropout_in_eval():
     def build(draw):
         p = draw(st.floats(0.05, 0.95))

@@ -174,6 +174,13 @@ def test_nothing_of_the_layer_the_reference_or_the_input_changes():
     assert np.array_equal(reference.weights, np.ones(3)) and np.array_equal(x, x0)
 
 
+def test_layers_that_draw_from_numpys_random_state_are_compared_on_the_same_draws():
+    # each side runs from the same numpy global random state (held puts it back), so core's Dropout in
+    # training draws the same mask on both sides, and a different probability is a different layer
+    assert check_against(core.Dropout(0.5), core.Dropout(0.5), (4, 5), phase="train").ok
+    assert not check_against(core.Dropout(0.5), core.Dropout(0.8), (4, 5), phase="train").ok
+
+
 def test_the_phase_is_set_on_the_layer_and_the_reference():
     # core's Dropout in the test phase is the identity on both sides, whatever its probability
     assert check_against(core.Dropout(0.5), core.Dropout(0.8), (4, 5), phase="test").ok
@@ -285,6 +292,7 @@ def test_the_command_holds_a_layer_to_a_reference_with_its_own_arguments(capsys)
     (["core:ReLU", "--features", "3", "--reference", "core"], "expected package.module:Class"),
     (["core:ReLU", "--features", "3", "--reference", "core:NoSuch"], "--reference: module 'core' has no attribute"),
     (["core:FullyConnected", "--args", "4", "3", "--reference", "core:Conv"], "core:Conv(4, 3) raised"),
+    (["core:CrossEntropyLoss", "--features", "3", "--reference", "core:CrossEntropyLoss"], "is a loss"),
 ])
 def test_the_commands_reference_usage_errors_exit_2(argv, message, capsys):
     from gradcheck.cli import main
