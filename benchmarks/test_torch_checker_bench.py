@@ -58,3 +58,37 @@ def test_torch_function_check(benchmark, case, contender):
         mode = contender.split("-")[1]
         report = benchmark(lambda: check(fn, *inputs, mode=mode))
         assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("contender", ["torch-gradgradcheck", "ours-order-2"])
+def test_torch_second_order_check(benchmark, contender):
+    """Order 2 of Cube.apply on 16x8: torch's gradgradcheck at its defaults against check_function(order=2)
+    (which also checks order 1)."""
+    from tests.torch_orders_layers import Cube
+
+    benchmark.group = "torch order 2, Cube.apply 16x8"
+    x = torch.randn(16, 8, dtype=torch.float64, requires_grad=True)
+    if contender.startswith("torch"):
+        assert benchmark(lambda: torch.autograd.gradgradcheck(Cube.apply, (x,)))
+    else:
+        report = benchmark(lambda: check_function(Cube.apply, x, order=2))
+        assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("contender", ["torch-forward-ad", "ours-rev-fwd"])
+def test_torch_forward_mode_check(benchmark, contender):
+    """Forward mode of Exp (with its jvp) on 16x8: torch's gradcheck(check_forward_ad=True) at its defaults
+    against check_function(modes=("rev", "fwd")); both check reverse mode too."""
+    from tests.torch_orders_layers import Exp as ExpWithJvp
+
+    benchmark.group = "torch forward mode, Exp.apply 16x8"
+    x = torch.randn(16, 8, dtype=torch.float64, requires_grad=True)
+    if contender.startswith("torch"):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return torch.autograd.gradcheck(ExpWithJvp.apply, (x,), check_forward_ad=True)
+        assert benchmark(run)
+    else:
+        report = benchmark(lambda: check_function(ExpWithJvp.apply, x, modes=("rev", "fwd")))
+        assert report.ok, str(report)

@@ -77,7 +77,10 @@ class Carried:
         return out
 
     def describe(self) -> str:
-        return ", ".join(f"{name} <- {self.text.get(name, '(mapping)')}" for name in self.index) or "nothing"
+        texts = [self.text.get(name, "mapping=") for name in self.index]
+        if texts and all(t == texts[0] for t in texts) and not texts[0].startswith(tuple(self.shapes)):
+            return texts[0]         # one text for all: a convention or mapping=
+        return ", ".join(f"{name} <- {text}" for name, text in zip(self.index, texts)) or "nothing"
 
 
 def _table(tensors: Mapping[str, tuple[int, ...]]) -> str:
@@ -176,9 +179,47 @@ def _agreement(reference_name: str, piece: _Piece) -> int:
     return int(bool(_words(reference_name) & _words(piece.source)))
 
 
+def _recurrent(layer: Mapping[str, tuple[int, ...]], reference: Mapping[str, tuple[int, ...]]) -> Carried | None:
+    """The course's RNN and LSTM (``weights`` of ``[x, h, 1]`` to the gates, forget, input, candidate, output;
+    ``output_layer.weights`` of ``[h, 1]``) as a torch module holding an ``nn.RNN``/``nn.LSTM`` (``P.weight_ih_l0``,
+    ``P.weight_hh_l0``, ``P.bias_ih_l0``, ``P.bias_hh_l0``, gates input, forget, candidate, output) and one
+    Linear after it (``Q.weight``, ``Q.bias``); torch's second bias is a zero constant. None where the shapes
+    are not those."""
+    if set(layer) != {"weights", "output_layer.weights"} or len(reference) != 6:
+        return None
+    prefix = next((n[:-len("weight_ih_l0")] for n in reference if n.endswith("weight_ih_l0")), None)
+    rest = [n for n in reference if prefix is None or not n.startswith(prefix)]
+    linear = next((n[:-len("weight")] for n in rest if n.endswith("weight")), None)
+    if prefix is None or linear is None or set(rest) != {linear + "weight", linear + "bias"}:
+        return None
+    (rows, width), (hidden_1, out) = layer["weights"], layer["output_layer.weights"]
+    n = hidden_1 - 1
+    gates, n_in = width // max(n, 1), rows - 1 - n
+    expected = {f"{prefix}weight_ih_l0": (gates * n, n_in), f"{prefix}weight_hh_l0": (gates * n, n),
+                f"{prefix}bias_ih_l0": (gates * n,), f"{prefix}bias_hh_l0": (gates * n,),
+                f"{linear}weight": (out, n), f"{linear}bias": (out,)}
+    if gates not in (1, 4) or n_in < 1 or {k: tuple(v) for k, v in reference.items()} != expected:
+        return None
+    order = np.r_[n:2 * n, 0:n, 2 * n:4 * n] if gates == 4 else np.arange(n)
+
+    def mapping(p):
+        w, v = p["weights"][:, order], p["output_layer.weights"]
+        return {f"{prefix}weight_ih_l0": w[:n_in].T, f"{prefix}weight_hh_l0": w[n_in:-1].T,
+                f"{prefix}bias_ih_l0": w[-1], f"{prefix}bias_hh_l0": np.zeros_like(w[-1]),
+                f"{linear}weight": v[:-1].T, f"{linear}bias": v[-1]}
+
+    carried = by_mapping(mapping, {k: np.zeros(v) for k, v in layer.items()}, reference)
+    what = "the course's LSTM gates (f, i, g, o) as torch's (i, f, g, o)" if gates == 4 else "the course's RNN"
+    carried.text = {name: f"{what}; {prefix}bias_hh_l0 zero" for name in reference}
+    return carried
+
+
 def candidates(layer: Mapping[str, tuple[int, ...]], reference: Mapping[str, tuple[int, ...]]) -> list[Carried]:
     """The carry-overs of the best pairing, simplest layout first (see the module docstring); CarryError when
     there is none, or more than one pairing names cannot choose between."""
+    recurrent = _recurrent(layer, reference)
+    if recurrent is not None:
+        return [recurrent]
     positions = _offsets(layer)
     total = sum(p.size for p in positions.values())
     names = list(reference)

@@ -120,6 +120,12 @@ def _parser() -> _Parser:
                         help="search N inputs (default N: 100): batch from 1 up to --batch (or the first --shape "
                              "dimension), values with zeros, ties, tiny and large magnitudes; the simplest "
                              "failing input is shown")
+    parser.add_argument("--order", type=int, choices=[1, 2], default=1,
+                        help="torch targets: 2 also checks the derivatives of the VJP (a double backward) "
+                             "(default: %(default)s)")
+    parser.add_argument("--modes", default="rev", metavar="rev,fwd",
+                        help="torch targets: rev (backward), fwd (forward mode, a jvp), or both, comma-separated "
+                             "(default: %(default)s)")
     parser.add_argument("--reference", metavar="TARGET",
                         help="hold the layer to a reference instead of checking its gradient: package.module:Class "
                              "(a layer, or a torch nn.Module), built with --reference-args; output, input gradient "
@@ -244,6 +250,9 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     if args.shape is not None:
         args.shapes = [_shape(text) for text in args.shape]
         args.shape = args.shapes[0]
+    args.modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if not args.modes or any(m not in ("rev", "fwd") for m in args.modes):
+        raise UsageError(f"--modes: expected rev, fwd or rev,fwd, got {','.join(args.modes) or 'nothing'!r}")
     if args.reference is None:
         if args.reference_args is not None or args.phase or args.mapping:
             raise UsageError("--reference-args, --phase and --mapping need --reference TARGET")
@@ -384,6 +393,9 @@ def _reference_check(factory: Callable[[], object], name: str, shape: tuple[int,
 
 
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
+    if args.order != 1 or args.modes != ("rev",):
+        raise UsageError("--order 2 and --modes fwd are for torch targets; a numpy layer's backward is checked "
+                         "at order 1 in reverse mode")
     obj = factory()
     shape = _input_shape(obj, name, args)
     if args.reference:
@@ -427,6 +439,10 @@ def framework_check(framework: str, factory: object, name: str, args: argparse.N
     shapes = getattr(args, "shapes", None) or [(args.batch, args.features)]
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
           "progress": args.progress, "reseed": args.reseed}
+    if args.order != 1 or args.modes != ("rev",):
+        if framework != "torch":
+            raise UsageError(f"--order 2 and --modes fwd are for torch targets (not yet for {framework})")
+        kw.update(order=args.order, modes=args.modes)
     try:
         adapter = importlib.import_module(f"gradcheck.{framework}")
     except ImportError as exc:

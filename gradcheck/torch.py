@@ -60,7 +60,9 @@ class TorchTarget(FunctionTarget):
         out, tensors = cache
         wanted = [t for t in tensors if t.requires_grad]
         e = torch.tensor(dout, dtype=out.dtype).reshape(out.shape)
-        grads = iter(torch.autograd.grad(out, wanted, grad_outputs=e, allow_unused=True) if wanted else ())
+        # no path from any input to the output (computed outside autograd): every gradient is zero
+        grads = iter(torch.autograd.grad(out, wanted, grad_outputs=e, allow_unused=True)
+                     if wanted and out.requires_grad else [None] * len(wanted))
         result = []
         for t in tensors:
             g = next(grads) if t.requires_grad else None
@@ -215,12 +217,12 @@ def _label(fn: object) -> str:
 # ------------------------------------------------------------------------------------------- the checks
 
 def _check(call: Callable[[list], object], label: str, names: list[str], tensors: list, dtypes64: bool,
-           rng: np.random.Generator, kw: dict) -> GradcheckReport:
+           rng: np.random.Generator, kw: dict, target_class: type | None = None) -> GradcheckReport:
     own = [t.dtype for t in tensors]
     dtypes = [torch.float64] * len(tensors) if dtypes64 else own
     arrays = {n: t.detach().to(torch.float64).numpy().copy() for n, t in zip(names, tensors)}
     hook = reseeding(kw["reseed"], kw["before_forward"], torch.manual_seed)
-    target = TorchTarget(call, label, arrays, dtypes, rng, hook)
+    target = (target_class or TorchTarget)(call, label, arrays, dtypes, rng, hook)
     report = _new_report(label, kw["mode"], kw["seed"], kw["atol"])
     with _torch_held():
         _run(target, report, rng, step=kw["step"], rtol=kw["rtol"], atol=kw["atol"], parameters=[],
@@ -231,11 +233,46 @@ def _check(call: Callable[[list], object], label: str, names: list[str], tensors
     return report
 
 
+def _orders_and_modes(call: Callable[[list], object], label: str, names: list[str], tensors: list, dtypes64: bool,
+                      rng: np.random.Generator, kw: dict, order: int, modes: Sequence[str]) -> GradcheckReport:
+    """The checks asked for, in one report: reverse mode (the tensors by name), forward mode (``jvp.name``),
+    and at order 2 the VJP's own derivatives (``vjp.name``, ``vjp.grad_output``); see gradcheck.torch_orders."""
+    if order not in (1, 2):
+        raise ValueError(f"gradcheck.torch: order must be 1 or 2, got {order!r}")
+    modes = tuple(modes)
+    if not modes or any(m not in ("rev", "fwd") for m in modes):
+        raise ValueError(f"gradcheck.torch: modes must be a non-empty subset of ('rev', 'fwd'), got {modes!r}")
+    seed = kw["seed"]
+    report = _check(call, label, names, tensors, dtypes64, rng, kw) if "rev" in modes else None
+    if order == 1 and modes == ("rev",):
+        return report
+    from gradcheck import torch_orders
+
+    def fresh() -> GradcheckReport:
+        return GradcheckReport(target=label, mode=kw["mode"] or _new_report(label, None, seed, 0.0).mode, seed=seed,
+                               step=0.0, rtol=0.0, atol=kw["atol"])
+
+    if "fwd" in modes:
+        fwd = torch_orders.forward_mode(
+            call, label, names, tensors, dtypes64, np.random.default_rng(seed), kw,
+            lambda cls: _check(call, label, names, tensors, dtypes64, np.random.default_rng(seed), kw, cls))
+        if report is None:
+            report = fresh()
+            report.step, report.rtol, report.precision = fwd.step, fwd.rtol, fwd.precision
+        report = torch_orders.merged(report, fwd, "jvp")
+    if order == 2:
+        report = torch_orders.merged(report, torch_orders.second_order(call, label, names, tensors, dtypes64,
+                                                                       np.random.default_rng(seed), kw, _check),
+                                     "vjp")
+    return report
+
+
 @_time_limited
 def check_function(fn: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                   timeout: float | None = None) -> GradcheckReport:
+                   timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",)
+                   ) -> GradcheckReport:
     """Check autograd's gradients of ``fn(*inputs)`` (a custom ``autograd.Function.apply``, a module, a
     closure) against finite differences.
 
@@ -254,6 +291,10 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
         draws random numbers (dropout); torch's random state is put back afterwards.
     before_forward : callable, optional
         Called before every call (after ``reseed``).
+    order : {1, 2}
+        2: also the derivatives of the VJP itself (a double backward), tensors ``vjp.x``, ``vjp.grad_output``.
+    modes : subset of ("rev", "fwd")
+        "fwd": also forward mode (a custom Function's ``jvp``), tensors ``jvp.x``; see gradcheck.torch_orders.
 
     Returns
     -------
@@ -270,15 +311,15 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
         return fn(*args.call_with(tensors))
 
     tensors = [args.leaves[i] for i in args.checked]
-    return _check(call, _label(fn), [args.names[i] for i in args.checked], tensors, _runs_in_float64(call, tensors),
-                  rng, kw)
+    return _orders_and_modes(call, _label(fn), [args.names[i] for i in args.checked], tensors,
+                             _runs_in_float64(call, tensors), rng, kw, order, modes)
 
 
 @_time_limited
 def check_module(module, *inputs, mode: str | None = None, step: float | None = None, rtol: float | None = None,
                  atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                  before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                 timeout: float | None = None) -> GradcheckReport:
+                 timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",)) -> GradcheckReport:
     """Check a ``torch.nn.Module``: its floating inputs and every parameter that requires grad, by name
     (``"weight"``, ``"0.bias"``, ``"conv.weight"``).
 
@@ -311,7 +352,7 @@ def check_module(module, *inputs, mode: str | None = None, step: float | None = 
             break
     names = [args.names[i] for i in checked_inputs] + [n for n, _ in params]
     with _module_held(subject):
-        return _check(call, type(module).__name__, names, tensors, in64, rng, kw)
+        return _orders_and_modes(call, type(module).__name__, names, tensors, in64, rng, kw, order, modes)
 
 
 def _float64_copy(module):

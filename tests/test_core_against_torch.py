@@ -125,26 +125,22 @@ class Recurrent(nn.Module):
         return torch.sigmoid(self.fc(self.rnn(x)[0]))
 
 
-def recurrent_mapping(lstm: bool):
-    """core's gate layer ([x, h, 1] @ W, gates f, i, g, o) into torch's W_ih, W_hh, b_ih, b_hh (gates i, f, g,
-    o; b_hh zero: core has one bias) and its output layer into fc; the sizes read off the shapes."""
-    def mapping(p):
-        n = p["output_layer.weights"].shape[0] - 1
-        n_in = p["weights"].shape[0] - 1 - n
-        order = np.r_[n:2 * n, 0:n, 2 * n:4 * n] if lstm else np.arange(n)
-        w, v = p["weights"][:, order], p["output_layer.weights"]
-        return {"rnn.weight_ih_l0": w[:n_in].T, "rnn.weight_hh_l0": w[n_in:-1].T, "rnn.bias_ih_l0": w[-1],
-                "rnn.bias_hh_l0": np.zeros_like(w[-1]), "fc.weight": v[:-1].T, "fc.bias": v[-1]}
-    return mapping
-
-
 @pytest.mark.parametrize("lstm", [False, True], ids=["rnn", "lstm"])
 def test_recurrent_layers_are_torch_rnn_and_lstm_where_they_correspond(lstm):
+    # carried over by the known convention: one gate layer of [x, h, 1] into torch's W_ih, W_hh, b_ih (b_hh zero),
+    # the LSTM's gates f, i, g, o reordered as torch's i, f, g, o
     def build(draw):
         n_in, n_h, n_out = (draw(st.integers(1, 4), label=k) for k in ("in", "hidden", "out"))
         cls, cell = (core.LSTM, nn.LSTM) if lstm else (core.RNN, nn.RNN)
         return cls(n_in, n_h, n_out), Recurrent(cell, n_in, n_h, n_out), draw(batches(n_in, 6))
-    _agrees(build, mapping=recurrent_mapping(lstm))
+    _agrees(build)
+
+
+def test_an_rnn_is_not_carried_over_as_an_lstm():
+    from gradcheck.reference import check_against
+
+    report = check_against(core.RNN(2, 3, 2), Recurrent(nn.LSTM, 2, 3, 2), (4, 2))
+    assert not report.ok and "carry-over" in report.problems[0], report.problems
 
 
 def test_cross_entropy_differs_from_torchs_exactly_by_the_courses_eps():

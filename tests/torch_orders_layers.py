@@ -1,0 +1,133 @@
+"""torch Functions for the second-order and forward-mode checks: each bug with its correct twin.
+
+``SECOND`` and ``FORWARD`` map a name to (function, its input shape, right?, why it is wrong).
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from tests import torch_layers
+
+
+class Cube(torch.autograd.Function):
+    """x^3 with a backward in differentiable torch ops: its double backward is autograd's, and right."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x ** 2 * g
+
+
+class CubeDetached(Cube):
+    """The backward's x detached: its derivative by x (6 x g) is lost, the one by g (3 x^2) stays."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x.detach() ** 2 * g
+
+
+class CubeGrad(torch.autograd.Function):
+    """Cube's backward as a Function of its own, ``3 x^2 g``, with its double backward written out."""
+
+    @staticmethod
+    def forward(ctx, x, g):
+        ctx.save_for_backward(x, g)
+        return 3 * x ** 2 * g
+
+    @staticmethod
+    def backward(ctx, gg):
+        x, g = ctx.saved_tensors
+        return 6 * x * g * gg, 3 * x ** 2 * gg
+
+
+class CubeGradMissingTerm(CubeGrad):
+    """The double backward without the term of x (it returns None for it)."""
+
+    @staticmethod
+    def backward(ctx, gg):
+        x, g = ctx.saved_tensors
+        return None, 3 * x ** 2 * gg
+
+
+class CubeDouble(Cube):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return CubeGrad.apply(x, g)
+
+
+class CubeDoubleMissingTerm(Cube):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return CubeGradMissingTerm.apply(x, g)
+
+
+class CubeOnce(Cube):
+    """A right backward marked once_differentiable: not checkable at order 2."""
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x ** 2 * g
+
+
+class Exp(torch_layers.Exp):
+    """exp with a backward and a jvp (its forward saves y for both)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        ctx.save_for_forward(y)
+        return y
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return t * y
+
+
+class ExpWrongJvp(Exp):
+    """The jvp off by 0.1 %."""
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return 1.001 * t * y
+
+
+class ExpNonlinearJvp(Exp):
+    """The jvp scaled by the tangent's length: right along every unit direction, wrong along any other."""
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return t * y * t.norm()
+
+
+class ExpNoJvp(torch_layers.Exp):
+    """tests.torch_layers' exp: a backward and no jvp, so no forward mode."""
+
+
+SECOND = {
+    "cube, backward in torch ops": (Cube.apply, (4, 3), True, None),
+    "cube, double backward written out": (CubeDouble.apply, (4, 3), True, None),
+    "cube, backward from a detached x": (CubeDetached.apply, (4, 3), False, "vjp.x"),
+    "cube, double backward missing the x term": (CubeDoubleMissingTerm.apply, (4, 3), False, "vjp.x"),
+    "cube, backward once_differentiable": (CubeOnce.apply, (4, 3), False, "once_differentiable"),
+}
+FORWARD = {
+    "exp with its jvp": (Exp.apply, (4, 3), True, None),
+    "exp, jvp 0.1 % off": (ExpWrongJvp.apply, (4, 3), False, "jvp.x"),
+    "exp, jvp not linear in its tangent": (ExpNonlinearJvp.apply, (4, 3), False, "not linear in its tangent"),
+    "exp without a jvp": (ExpNoJvp.apply, (4, 3), False, "no forward mode"),
+}
