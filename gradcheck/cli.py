@@ -121,11 +121,11 @@ def _parser() -> _Parser:
                              "dimension), values with zeros, ties, tiny and large magnitudes; the simplest "
                              "failing input is shown")
     parser.add_argument("--order", type=int, choices=[1, 2], default=1,
-                        help="torch targets: 2 also checks the derivatives of the VJP (a double backward) "
+                        help="torch and JAX targets: 2 also checks the derivatives of the VJP (a double backward) "
                              "(default: %(default)s)")
     parser.add_argument("--modes", default="rev", metavar="rev,fwd",
-                        help="torch targets: rev (backward), fwd (forward mode, a jvp), or both, comma-separated "
-                             "(default: %(default)s)")
+                        help="torch and JAX targets: rev (backward), fwd (forward mode, a jvp), or both, "
+                             "comma-separated (default: %(default)s)")
     parser.add_argument("--reference", metavar="TARGET",
                         help="hold the layer to a reference instead of checking its gradient: package.module:Class "
                              "(a layer, or a torch nn.Module), built with --reference-args; output, input gradient "
@@ -394,8 +394,8 @@ def _reference_check(factory: Callable[[], object], name: str, shape: tuple[int,
 
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
     if args.order != 1 or args.modes != ("rev",):
-        raise UsageError("--order 2 and --modes fwd are for torch targets; a numpy layer's backward is checked "
-                         "at order 1 in reverse mode")
+        raise UsageError("--order 2 and --modes fwd are for torch and JAX targets; a numpy layer's backward is "
+                         "checked at order 1 in reverse mode")
     obj = factory()
     shape = _input_shape(obj, name, args)
     if args.reference:
@@ -440,8 +440,6 @@ def framework_check(framework: str, factory: object, name: str, args: argparse.N
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
           "progress": args.progress, "reseed": args.reseed}
     if args.order != 1 or args.modes != ("rev",):
-        if framework != "torch":
-            raise UsageError(f"--order 2 and --modes fwd are for torch targets (not yet for {framework})")
         kw.update(order=args.order, modes=args.modes)
     try:
         adapter = importlib.import_module(f"gradcheck.{framework}")

@@ -9,7 +9,8 @@ import numpy as np
 
 from gradcheck.check import _input_names
 
-__all__ = ["argument_names", "reseeding", "framework_of", "path_name", "flatten", "Flat"]
+__all__ = ["argument_names", "reseeding", "framework_of", "path_name", "flatten", "Flat", "merged",
+           "orders_and_modes"]
 
 
 def argument_names(fn: Callable, count: int) -> list[str]:
@@ -103,3 +104,24 @@ def framework_of(obj: object, module: object) -> str:
         {getattr(v, "__module__", "").split(".")[0] for v in vars(module).values() if callable(v)}
     found = [name for name in ("torch", "jax") if name in imported]
     return found[0] if len(found) == 1 else "numpy"
+
+
+def orders_and_modes(order: int, modes: Sequence[str], who: str) -> tuple[str, ...]:
+    """``modes`` as a tuple, after checking ``order`` and ``modes`` (ValueError naming ``who``)."""
+    if order not in (1, 2):
+        raise ValueError(f"{who}: order must be 1 or 2, got {order!r}")
+    modes = tuple(modes)
+    if not modes or any(m not in ("rev", "fwd") for m in modes):
+        raise ValueError(f"{who}: modes must be a non-empty subset of ('rev', 'fwd'), got {modes!r}")
+    return modes
+
+
+def merged(report, part, prefix: str):
+    """``part``'s tensors (named ``prefix.name``), problems and warnings added to ``report`` (both
+    GradcheckReports): a second-order or forward-mode check in the report of the first."""
+    for t in part.tensors:
+        t.name = f"{prefix}.{t.name}"
+        report.tensors.append(t)
+    report.problems.extend(f"{prefix}: {p}" for p in part.problems)
+    report.warnings.extend(f"{prefix}: {w}" for w in part.warnings if w not in report.warnings)
+    return report

@@ -12,14 +12,14 @@ imports this module.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
 
 from gradcheck.check import _new_report, _run, _time_limited
-from gradcheck.frameworks import argument_names, path_name, reseeding
+from gradcheck.frameworks import argument_names, merged, orders_and_modes, path_name, reseeding
 from gradcheck.prepare import input_array, is_shape, validate_settings
 from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.supervisor import run_here_limited
@@ -123,7 +123,8 @@ def _own_dtype(value: object, name: str) -> np.dtype:
 def check_function(f: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                   timeout: float | None = None) -> GradcheckReport:
+                   timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",)
+                   ) -> GradcheckReport:
     """Check ``jax.vjp``'s gradients of ``f(*inputs)`` (custom VJPs included) against finite differences.
 
     Parameters
@@ -143,8 +144,13 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
         ``np.random.seed(reseed)`` before every call (JAX's own randomness is explicit in its keys).
     before_forward : callable, optional
         Called before every call (after ``reseed``).
+    order : {1, 2}
+        2: also the VJP of the VJP, tensors ``vjp.x`` and ``vjp.grad_output`` (see gradcheck.jax_orders).
+    modes : subset of ("rev", "fwd")
+        "fwd": also ``jax.jvp`` along every unit direction, tensors ``jvp.x``; a custom_vjp function has none.
     """
     validate_settings(mode, step, rtol, atol)
+    modes = orders_and_modes(order, modes, "gradcheck.jax")
     if not inputs:
         raise TypeError("gradcheck.jax.check_function: give at least one input (an array or a shape)")
     rng = np.random.default_rng(seed)
@@ -158,9 +164,38 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
         if any(d != np.float64 for d in own) and not _runs_in_float64(f, arrays, tree):
             dtypes = own
             report.warnings.append("the function does not run on float64 copies, so it is checked in its own dtypes")
-        target = JaxTarget(f, label, arrays, dtypes, tree, rng, reseeding(reseed, before_forward))
-        _run(target, report, rng, step=step, rtol=rtol, atol=atol, parameters=[], progress=progress, jobs=1,
-             scheduler=None)
+        def run(target_class: type, fn: Callable, arrays: dict, dtypes: list, tree: object) -> GradcheckReport:
+            part = _new_report(label, mode, seed, atol)
+            generator = np.random.default_rng(seed)
+            target = target_class(fn, label, arrays, dtypes, tree, generator, reseeding(reseed, before_forward))
+            _run(target, part, generator, step=step, rtol=rtol, atol=atol, parameters=[], progress=progress, jobs=1,
+                 scheduler=None)
+            return part
+
+        if "rev" in modes:
+            target = JaxTarget(f, label, arrays, dtypes, tree, rng, reseeding(reseed, before_forward))
+            _run(target, report, rng, step=step, rtol=rtol, atol=atol, parameters=[], progress=progress, jobs=1,
+                 scheduler=None)
+        if "fwd" in modes:
+            from gradcheck import jax_orders
+
+            missing = jax_orders.without_forward_mode(f, arrays, tree)
+            part = run(jax_orders.ForwardModeTarget, f, arrays, dtypes, tree) if missing is None else \
+                _new_report(label, mode, seed, atol)
+            part.problems.extend([missing] if missing else [])
+            if "rev" not in modes:
+                report.step, report.rtol, report.precision = part.step, part.rtol, part.precision
+            merged(report, part, "jvp")
+        if order == 2:
+            from gradcheck import jax_orders
+
+            leaves = [jnp.asarray(a, dtype=d) for a, d in zip(arrays.values(), dtypes)]
+            shape = np.shape(_flat(f(*jax.tree_util.tree_unflatten(tree, leaves))))
+            v = np.random.default_rng([seed, 2]).standard_normal(shape)
+            h = jax_orders.vjp_function(f, tree, len(arrays))
+            flat_tree = jax.tree_util.tree_structure(tuple(range(len(arrays) + 1)))
+            merged(report, run(JaxTarget, h, {**arrays, "grad_output": v}, dtypes + [np.dtype(np.float64)],
+                               flat_tree), "vjp")
     return report
 
 

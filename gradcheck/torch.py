@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from gradcheck.check import _input_names, _new_report, _run, _time_limited
-from gradcheck.frameworks import Flat, argument_names, flatten, reseeding
+from gradcheck.frameworks import Flat, argument_names, flatten, merged, orders_and_modes, reseeding
 from gradcheck.prepare import is_shape, validate_settings
 from gradcheck.report import GradcheckReport, GradientCheckError
 from gradcheck.targets import FunctionTarget
@@ -237,11 +237,7 @@ def _orders_and_modes(call: Callable[[list], object], label: str, names: list[st
                       rng: np.random.Generator, kw: dict, order: int, modes: Sequence[str]) -> GradcheckReport:
     """The checks asked for, in one report: reverse mode (the tensors by name), forward mode (``jvp.name``),
     and at order 2 the VJP's own derivatives (``vjp.name``, ``vjp.grad_output``); see gradcheck.torch_orders."""
-    if order not in (1, 2):
-        raise ValueError(f"gradcheck.torch: order must be 1 or 2, got {order!r}")
-    modes = tuple(modes)
-    if not modes or any(m not in ("rev", "fwd") for m in modes):
-        raise ValueError(f"gradcheck.torch: modes must be a non-empty subset of ('rev', 'fwd'), got {modes!r}")
+    modes = orders_and_modes(order, modes, "gradcheck.torch")
     seed = kw["seed"]
     report = _check(call, label, names, tensors, dtypes64, rng, kw) if "rev" in modes else None
     if order == 1 and modes == ("rev",):
@@ -259,9 +255,9 @@ def _orders_and_modes(call: Callable[[list], object], label: str, names: list[st
         if report is None:
             report = fresh()
             report.step, report.rtol, report.precision = fwd.step, fwd.rtol, fwd.precision
-        report = torch_orders.merged(report, fwd, "jvp")
+        report = merged(report, fwd, "jvp")
     if order == 2:
-        report = torch_orders.merged(report, torch_orders.second_order(call, label, names, tensors, dtypes64,
+        report = merged(report, torch_orders.second_order(call, label, names, tensors, dtypes64,
                                                                        np.random.default_rng(seed), kw, _check),
                                      "vjp")
     return report

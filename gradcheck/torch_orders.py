@@ -24,7 +24,7 @@ import torch.autograd.forward_ad as fwad
 from gradcheck.report import GradcheckReport
 from gradcheck.torch import TorchTarget, _one_tensor
 
-__all__ = ["second_order", "forward_mode", "merged", "ORDERS", "MODES"]
+__all__ = ["second_order", "forward_mode", "ORDERS", "MODES"]
 
 ORDERS = (1, 2)
 MODES = ("rev", "fwd")
@@ -32,16 +32,6 @@ MODES = ("rev", "fwd")
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def merged(report: GradcheckReport, part: GradcheckReport, prefix: str) -> GradcheckReport:
-    """``part``'s tensors (named ``prefix.name``), problems and warnings added to ``report``."""
-    for t in part.tensors:
-        t.name = f"{prefix}.{t.name}"
-        report.tensors.append(t)
-    report.problems.extend(f"{prefix}: {p}" for p in part.problems)
-    report.warnings.extend(f"{prefix}: {w}" for w in part.warnings if w not in report.warnings)
-    return report
 
 
 # ------------------------------------------------------------------------------------------ second order

@@ -100,5 +100,5 @@ def test_the_command_checks_order_2_and_forward_mode(capsys):
     assert main(["tests.torch_orders_layers:ExpNoJvp", "--shape", "4,3", "--modes", "fwd"]) == 1
     assert "no forward mode" in capsys.readouterr().out
     assert main(["core:ReLU", "--features", "3", "--order", "2"]) == 2
-    assert "for torch targets" in capsys.readouterr().err
+    assert "for torch and JAX targets" in capsys.readouterr().err
     assert main(["tests.torch_orders_layers:Exp", "--shape", "4,3", "--modes", "sideways"]) == 2

@@ -1,0 +1,109 @@
+"""gradcheck.jax at order 2 and in forward mode, side by side with jax.test_util.check_grads.
+
+Needs the ``jax`` extra; without JAX the module is skipped, saying so."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="the jax extra is not installed (pip install -e '.[jax]')")
+import jax.numpy as jnp  # noqa: E402
+from jax.test_util import check_grads  # noqa: E402
+
+from gradcheck.jax import check_function  # noqa: E402
+from gradcheck.report import crux  # noqa: E402
+
+
+def _cube(detached: bool):
+    @jax.custom_vjp
+    def cube(x):
+        return x ** 3
+
+    def fwd(x):
+        return x ** 3, x
+
+    def bwd(x, g):              # detached: the bwd's x behind stop_gradient, its derivative by x lost
+        return (3 * (jax.lax.stop_gradient(x) if detached else x) ** 2 * g,)
+
+    cube.defvjp(fwd, bwd)
+    return cube
+
+
+def _sine(jvp):
+    @jax.custom_jvp
+    def sine(x):
+        return jnp.sin(x)
+
+    @sine.defjvp
+    def rule(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return jnp.sin(x), jvp(x, t)
+    return sine
+
+
+SECOND = {"cube, bwd in jax ops": (_cube(False), True, None),
+          "cube, bwd from a stop_gradient x": (_cube(True), False, "vjp.x")}
+FORWARD = {"sine, right jvp": (_sine(lambda x, t: jnp.cos(x) * t), True, None),
+           "sine, jvp 0.1 % off": (_sine(lambda x, t: 1.001 * jnp.cos(x) * t), False, "jvp.x"),
+           "sine, jvp not linear in its tangent": (_sine(lambda x, t: jnp.cos(x) * t * jnp.linalg.norm(t)), False,
+                                                   "not linear in its tangent"),
+           "cube, a custom_vjp (no forward mode)": (_cube(False), False, "no forward mode")}
+SHAPE = (4, 3)
+
+
+@pytest.mark.parametrize("name", list(SECOND))
+def test_the_second_order_check_of_a_custom_vjp(name):
+    fn, right, why = SECOND[name]
+    assert check_function(fn, SHAPE).ok
+    report = check_function(fn, SHAPE, order=2)
+    assert report.ok == right and (right or why in crux(report)), str(report)
+
+
+@pytest.mark.parametrize("name", list(FORWARD))
+def test_the_forward_mode_check_of_a_custom_jvp(name):
+    # forward mode alone: JAX's reverse mode transposes the jvp, which fails outright for one not linear
+    fn, right, why = FORWARD[name]
+    report = check_function(fn, SHAPE, modes=("fwd",))
+    assert report.ok == right and (right or why in crux(report)), str(report)
+    if why == "no forward mode":
+        assert all(t.failed == 0 for t in report.tensors), str(report)
+
+
+def _jax_says(fn, order: int, modes: tuple[str, ...]) -> bool:
+    x = np.random.default_rng(0).standard_normal(SHAPE)
+    try:
+        with jax.enable_x64(True):
+            check_grads(fn, (jnp.asarray(x),), order=order, modes=modes)
+        return True
+    except Exception:  # noqa: BLE001 - an AssertionError, or an error it raised: not a pass
+        return False
+
+
+def test_side_by_side_with_jax_check_grads(capsys):
+    rows = [(f"order 2: {n}", r, check_function(fn, SHAPE, order=2).ok, _jax_says(fn, 2, ("rev",)))
+            for n, (fn, r, _) in SECOND.items()]
+    rows += [(f"forward: {n}", r, check_function(fn, SHAPE, modes=("fwd",)).ok, _jax_says(fn, 1, ("fwd",)))
+             for n, (fn, r, _) in FORWARD.items()]
+    with capsys.disabled():
+        print("\n| case | truth | ours | check_grads |\n|---|---|---|---|")
+        for n, r, o, t in rows:
+            print(f"| {n} | {'right' if r else 'bug'} | {'PASS' if o else 'FAIL'} | {'PASS' if t else 'FAIL'} |")
+    assert all(o == r for _, r, o, _ in rows), "ours: a miss or a false alarm"
+
+
+def test_both_modes_and_bad_arguments():
+    fn = FORWARD["sine, right jvp"][0]
+    report = check_function(fn, SHAPE, modes=("rev", "fwd"), order=2)
+    assert report.ok and [t.name for t in report.tensors] == ["x", "jvp.x", "vjp.x", "vjp.grad_output"], str(report)
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        check_function(fn, SHAPE, order=0)
+
+
+stop_gradient_cube = SECOND["cube, bwd from a stop_gradient x"][0]      # for the command
+
+
+def test_the_command_checks_a_jax_function_at_order_2(capsys):
+    from gradcheck.cli import main
+
+    assert main(["tests.test_gradcheck_jax_orders:stop_gradient_cube", "--shape", "4,3", "--order", "2"]) == 1
+    assert "vjp.x" in capsys.readouterr().out
