@@ -74,7 +74,9 @@ class TorchTarget(FunctionTarget):
 
     def hygiene(self, grads: dict[str, np.ndarray | None], problems: list[str]) -> None:
         """Each tensor's gradient again with only that tensor requiring grad: a custom backward's
-        ``ctx.needs_input_grad`` branches run then, and must give the same gradient (or none at all)."""
+        ``ctx.needs_input_grad`` branches run then, and must give the same gradient (or none at all); and with
+        only one output used, where the function has several (see :meth:`_undefined_output_gradients`)."""
+        self._undefined_output_gradients(problems)
         if len(self.inputs) < 2:
             return
         for i, name in enumerate(self.inputs):
@@ -96,6 +98,36 @@ class TorchTarget(FunctionTarget):
                 problems.append(f"with only {name} requiring grad, backward gives another gradient of {name} "
                                 f"(max difference {float(diff[idx]):.3g} at index {tuple(int(k) for k in idx)}): "
                                 "a ctx.needs_input_grad branch computes it differently")
+
+
+    def _undefined_output_gradients(self, problems: list[str]) -> None:
+        """With several outputs, the VJP of each alone: autograd hands a backward ``None`` for the outputs not
+        used (zeros unless ``ctx.set_materialize_grads(False)``), a branch a backward must take, and the result
+        must be the full VJP with those outputs' errors zero."""
+        tensors = [torch.tensor(a, dtype=d).requires_grad_(True) for a, d in zip(self.inputs.values(), self._dtypes)]
+        self._hook()
+        floats = [v for v in Flat(self._user_call(tensors), _is_leaf).leaves
+                  if isinstance(v, torch.Tensor) and v.is_floating_point() and v.requires_grad]
+        if len(floats) < 2 or self.error is None:
+            return
+        errors = np.split(self.error.reshape(-1), np.cumsum([v.numel() for v in floats])[:-1])
+        for k, (out, e) in enumerate(zip(floats, errors)):
+            e_k = torch.tensor(e, dtype=out.dtype).reshape(out.shape)
+            try:
+                alone = torch.autograd.grad(out, tensors, e_k, retain_graph=True, allow_unused=True)
+            except Exception as exc:  # noqa: BLE001 - a backward that fails on None is the finding
+                problems.append(f"with only output {k} used (the other outputs' gradients undefined, None), backward "
+                                f"raised {type(exc).__name__}: {_first_line(exc)}")
+                continue
+            masked = [torch.zeros_like(v) if j != k else e_k for j, v in enumerate(floats)]
+            full = torch.autograd.grad(floats, tensors, masked, retain_graph=True, allow_unused=True)
+            for name, a, b in zip(self.inputs, alone, full):
+                a = np.zeros(1) if a is None else a.detach().to(torch.float64).numpy()
+                b = np.zeros(1) if b is None else b.detach().to(torch.float64).numpy()
+                if not np.allclose(a, b, rtol=1e-10, atol=1e-300):
+                    problems.append(f"with only output {k} used, backward gives another gradient of {name} than "
+                                    "with the other outputs' errors zero: its branch for an undefined (None) "
+                                    "gradient computes it differently")
 
 
 def _first_line(exc: BaseException) -> str:

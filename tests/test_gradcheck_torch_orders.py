@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch", reason="the torch extra is not installed (p
 
 from gradcheck.report import crux  # noqa: E402
 from gradcheck.torch import check_function, check_module  # noqa: E402
-from tests.torch_orders_layers import FORWARD, SECOND, Cube, Exp  # noqa: E402
+from tests.torch_orders_layers import FORWARD, SECOND, UNDEFINED, Cube, Exp  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(SECOND))
@@ -36,6 +36,15 @@ def test_the_forward_mode_check_passes_right_jvps_and_tells_a_missing_one_from_a
         assert all(t.failed == 0 for t in report.tensors), str(report)
 
 
+@pytest.mark.parametrize("name", list(UNDEFINED))
+def test_a_backward_handed_none_for_an_unused_output_is_run_and_held_to_the_full_vjp(name):
+    fn, shape, right, why = UNDEFINED[name]
+    report = check_function(fn, shape)
+    assert report.ok == right, str(report)
+    if not right:
+        assert why in crux(report), crux(report)
+
+
 def _torch_says(fn, shape, **kwargs) -> bool:
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     check = torch.autograd.gradgradcheck if kwargs.pop("order", 1) == 2 else torch.autograd.gradcheck
@@ -56,6 +65,9 @@ def side_by_side() -> list[tuple[str, bool, bool, bool]]:
     for name, (fn, shape, right, _) in FORWARD.items():
         rows.append((f"forward: {name}", right, check_function(fn, shape, modes=("rev", "fwd")).ok,
                      _torch_says(fn, shape, check_forward_ad=True)))
+    for name, (fn, shape, right, _) in UNDEFINED.items():
+        rows.append((f"undefined: {name}", right, check_function(fn, shape).ok,
+                     _torch_says(fn, shape, check_undefined_grad=True)))
     return rows
 
 

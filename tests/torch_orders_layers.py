@@ -131,3 +131,52 @@ FORWARD = {
     "exp, jvp not linear in its tangent": (ExpNonlinearJvp.apply, (4, 3), False, "not linear in its tangent"),
     "exp without a jvp": (ExpNoJvp.apply, (4, 3), False, "no forward mode"),
 }
+
+
+class SinCosUndefined(torch.autograd.Function):
+    """(sin x, cos x) with ``set_materialize_grads(False)``: backward is handed None for an unused output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x)
+        return x.sin(), x.cos()
+
+    @staticmethod
+    def backward(ctx, g_sin, g_cos):
+        (x,) = ctx.saved_tensors
+        grad = torch.zeros_like(x)
+        if g_sin is not None:
+            grad = grad + g_sin * x.cos()
+        if g_cos is not None:
+            grad = grad - g_cos * x.sin()
+        return grad
+
+
+class SinCosBreaksOnNone(SinCosUndefined):
+    """The same, but backward multiplies by both gradients as if neither could be None."""
+
+    @staticmethod
+    def backward(ctx, g_sin, g_cos):
+        (x,) = ctx.saved_tensors
+        return g_sin * x.cos() - g_cos * x.sin()
+
+
+class SinCosWrongOnNone(SinCosUndefined):
+    """Handles None, but its branch for an unused cos output forgets the sign of the sin term."""
+
+    @staticmethod
+    def backward(ctx, g_sin, g_cos):
+        (x,) = ctx.saved_tensors
+        if g_cos is None:
+            return -g_sin * x.cos()
+        if g_sin is None:
+            return -g_cos * x.sin()
+        return g_sin * x.cos() - g_cos * x.sin()
+
+
+UNDEFINED = {
+    "sin and cos, None handled": (SinCosUndefined.apply, (4, 3), True, None),
+    "sin and cos, backward breaks on None": (SinCosBreaksOnNone.apply, (4, 3), False, "raised TypeError"),
+    "sin and cos, wrong in its None branch": (SinCosWrongOnNone.apply, (4, 3), False, "undefined (None) gradient"),
+}
