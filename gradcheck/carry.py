@@ -9,9 +9,9 @@ Found in one of two ways:
 
 - ``mapping=``: a callable ``mapping(params) -> dict`` from the layer's parameters (by label) to the
   reference's (by name), written with indexing, slicing, transposes, reshapes, concatenation and constants
-  (``np.zeros_like``). It is called twice: on the values, and on arrays of element positions, which gives
-  the index arrays; a mapping that computes (adds, scales) is refused, since gradients could not come back
-  through it.
+  (``np.zeros_like``: a tensor, or part of one, that the layer does not have is zero). It is called twice:
+  on the values, and on arrays of element positions, which gives the index arrays; a mapping that computes
+  (adds, scales) or sets another constant is refused, since gradients could not come back through it.
 - automatically: each reference tensor takes a piece of one layer tensor of its shape: the tensor as it is,
   a 2-D one transposed, an N-D one with its axes permuted (only where it does not fit as it is), or a bias
   row or column split off a 2-D one (core's ``FullyConnected`` keeps the bias as the last row of
@@ -47,9 +47,8 @@ class Carried:
     """How the reference's tensors are made of the layer's parameters (see the module docstring)."""
 
     shapes: dict[str, tuple[int, ...]]                 # the layer's parameters, in order, by label
-    index: dict[str, np.ndarray]                       # reference tensor name -> positions (-1: a constant)
+    index: dict[str, np.ndarray]                       # reference tensor name -> positions (-1: zero)
     text: dict[str, str] = field(default_factory=dict)  # reference tensor name -> "weights[:-1].T"
-    constants: dict[str, np.ndarray] = field(default_factory=dict)   # values where index is -1
 
     def values(self, layer: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The reference's tensors from the layer's parameter values."""
@@ -57,7 +56,7 @@ class Carried:
         out = {}
         for name, idx in self.index.items():
             v = flat[np.maximum(idx, 0)] if flat.size else np.zeros(idx.shape)
-            out[name] = np.where(idx >= 0, v, self.constants.get(name, 0.0))
+            out[name] = np.where(idx >= 0, v, 0.0)
         return out
 
     def gradients_back(self, reference: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -111,7 +110,7 @@ def by_mapping(mapping: Callable[[dict], Mapping], layer: Mapping[str, np.ndarra
                          f"{'; ' if missing and extra else ''}{'unknown ' + ', '.join(sorted(extra)) if extra else ''}"
                          f" (the reference has {_table(reference)})")
     flat = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in layer.values()] or [np.zeros(0)])
-    index, constants = {}, {}
+    index = {}
     for name, shape in reference.items():
         v, p = np.asarray(values[name], dtype=np.float64), np.asarray(positions[name])
         if v.shape != tuple(shape) or p.shape != tuple(shape):
@@ -122,9 +121,11 @@ def by_mapping(mapping: Callable[[dict], Mapping], layer: Mapping[str, np.ndarra
             raise CarryError(f"mapping= computes {name} from the layer's values; it may only select, reorder, "
                              "reshape, concatenate and add constants (np.zeros_like ...), so that gradients can "
                              "come back through it")
+        if np.any(v[p == 0] != 0):
+            raise CarryError(f"mapping= sets part of {name} to a constant other than zero; only zeros "
+                             "(np.zeros_like) can stand for what the layer does not have")
         index[name] = p.astype(np.intp) - 1
-        constants[name] = np.where(p > 0, 0.0, v)
-    return Carried(shapes, index, {name: "mapping=" for name in reference}, constants)
+    return Carried(shapes, index, {name: "mapping=" for name in reference})
 
 
 @dataclass(frozen=True)

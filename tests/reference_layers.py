@@ -9,7 +9,8 @@ import numpy as np
 
 import core
 
-__all__ = ["FlippedConv1D", "PaddedConv1D", "LastWindowPooling", "RowSoftMax", "VarianceBatchNorm", "ZOO"]
+__all__ = ["FlippedConv1D", "PaddedConv1D", "EdgePaddedConv1D", "LastWindowPooling", "RowSoftMax", "VarianceBatchNorm",
+           "ZOO"]
 
 
 def _windows(padded: np.ndarray, k: int) -> np.ndarray:
@@ -34,17 +35,23 @@ class _Conv1D:
     def _kernel(self) -> np.ndarray:
         return self.weights
 
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        return np.pad(x, [(0, 0), (0, 0), self._pads()])
+
+    def _unpadded(self, padded: np.ndarray) -> np.ndarray:
+        """The gradient of the padded input as the input's: the padding's share dropped."""
+        before, n = self._pads()[0], self.shape[2]
+        return padded[:, :, before:before + n]
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        before, after = self._pads()
         self.shape = x.shape
-        self.cols = _windows(np.pad(x, [(0, 0), (0, 0), (before, after)]), self.k)     # (b, n, c*k)
+        self.cols = _windows(self._padded(x), self.k)                                 # (b, n, c*k)
         kernel = self._kernel()
         w = kernel.reshape(len(kernel), -1)                                           # (o, c*k)
         return np.moveaxis(self.cols @ w.T, 2, 1) + self.bias[None, :, None]
 
     def backward(self, e: np.ndarray) -> np.ndarray:
         # y = cols @ w.T: dW = sum over (b, t) of e (x) cols; dcols = e @ w, added back onto the window entries
-        before, _ = self._pads()
         et = np.moveaxis(e, 1, 2)                                                     # (b, n, o)
         kernel = self._kernel()
         w = kernel.reshape(len(kernel), -1)
@@ -56,7 +63,7 @@ class _Conv1D:
         padded = np.zeros((b, c, n + self.k - 1))
         for j in range(self.k):
             padded[:, :, j:j + n] += np.moveaxis(dcols[:, :, :, j], 1, 2)
-        return padded[:, :, before:before + n]
+        return self._unpadded(padded)
 
     def _unkernel(self, grad: np.ndarray) -> np.ndarray:
         return grad
@@ -86,6 +93,27 @@ class PaddedConv1D(_Conv1D):
 
     def _pads(self) -> tuple[int, int]:
         return (self.k // 2, (self.k - 1) // 2) if self.wrong else super()._pads()
+
+
+class EdgePaddedConv1D(_Conv1D):
+    """"Same" padding whose zeros after the input are copies of its last value (np.pad's "edge" at the end):
+    only the last output positions differ, for kernels of 2 and more."""
+
+    def __init__(self, channels: int, kernel: int, kernels: int, seed: int = 0, wrong: bool = True) -> None:
+        super().__init__(channels, kernel, kernels, seed)
+        self.wrong = wrong
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        if not self.wrong:
+            return super()._padded(x)
+        before, after = self._pads()
+        return np.concatenate([np.zeros((*x.shape[:2], before)), x, np.repeat(x[:, :, -1:], after, axis=2)], axis=2)
+
+    def _unpadded(self, padded: np.ndarray) -> np.ndarray:
+        grad = super()._unpadded(padded).copy()
+        if self.wrong:      # the copies of the last value send their gradient to it
+            grad[:, :, -1] += padded[:, :, self._pads()[0] + self.shape[2]:].sum(axis=2)
+        return grad
 
 
 class LastWindowPooling:
@@ -166,6 +194,9 @@ ZOO = {
     "same padding off by one for an even kernel": (lambda: PaddedConv1D(2, 4, 3),
                                                    lambda: PaddedConv1D(2, 4, 3, wrong=False),
                                                    lambda: core.Conv(1, (2, 4), 3), (2, 2, 7)),
+    "the end padded with the last value, not zeros": (lambda: EdgePaddedConv1D(2, 3, 3),
+                                                      lambda: EdgePaddedConv1D(2, 3, 3, wrong=False),
+                                                      lambda: core.Conv(1, (2, 3), 3), (2, 2, 7)),
     "the last pooling window dropped": (lambda: LastWindowPooling(2, 2), lambda: LastWindowPooling(2, 2, wrong=False),
                                         lambda: core.Pooling(2, 2), (2, 2, 6, 6)),
     "softmax over the batch axis": (lambda: RowSoftMax(), lambda: RowSoftMax(wrong=False), core.SoftMax, (4, 5)),

@@ -381,6 +381,7 @@ def test_a_right_layer_with_a_lossy_forward_at_many_elements_has_none_called_wro
     report = check_layer(LossySwish(), np.linspace(-30.5, -29.5, 24).reshape(2, 12))
     t = report.tensors[0]
     assert t.failed == 0 and t.skipped_count == 24 and not report.ok, str(report)
+    assert "input: 24 element(s) skipped: forward is not precise enough" in str(report), str(report)
 
 
 class Slotted:
@@ -418,3 +419,29 @@ def test_a_float32_parameter_reached_by_a_named_path_is_checked_as_float64_and_p
     assert report.ok and [t.name for t in report.tensors] == ["input", f"{path}.W"], str(report)
     assert any(f"{path}.W checked as float64 copies" in w for w in report.warnings), report.warnings
     assert layer.store.W.dtype == np.float32 and np.array_equal(layer.store.W, start)
+
+
+class NonFiniteOutput:
+    """The identity, but for an inf at (1, 2) and a NaN at (2, 0) of its output."""
+
+    def forward(self, x):
+        y = x.copy()
+        y[1, 2], y[2, 0] = np.inf, np.nan
+        return y
+
+    def backward(self, e):
+        return e
+
+
+def test_a_non_finite_output_names_its_first_element():
+    report = check_layer(NonFiniteOutput(), (3, 4))
+    assert not report.ok and "2 NaN/inf value(s) of 12" in report.problems[0], report.problems
+    assert "first at index (1, 2)" in report.problems[0], report.problems
+
+
+def test_the_largest_tolerance_shown_is_that_of_the_smooth_elements():
+    # kinks are judged against their one-sided slopes, not a tolerance: ReLU at exact zeros shows a tiny one
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x[0] = 0.0
+    t = check_layer(ReLU(), x).tensors[0]
+    assert t.kinks == 4 and 0 < t.max_tolerance < 1e-3, (t.kinks, t.max_tolerance)

@@ -19,6 +19,7 @@ from tests.reference_layers import ZOO, PaddedConv1D, RowSoftMax
 
 HINTS = {"a convolution's kernel flipped": "reversed along axis 2",
          "same padding off by one for an even kernel": "moved by one place along axis 2",
+         "the end padded with the last value, not zeros": "only the last position along axis 2 differs",
          "the last pooling window dropped": "one position fewer along axis 2, 3",
          "softmax over the batch axis": None,
          "batch norm with the unbiased variance": "variance divided by n - 1"}
@@ -33,6 +34,43 @@ def test_a_wrong_forward_with_its_exact_backward_passes_a_gradient_check_and_fai
     if HINTS[name]:
         assert HINTS[name] in str(report), str(report)
     assert check_against(right(), reference(), shape).ok, str(check_against(right(), reference(), shape))
+
+
+def test_the_hints_read_both_ways_and_at_a_batch_of_one():
+    # the reference may be the one off by one: the shift is the other way round, and still named
+    for layer, reference in ((PaddedConv1D(2, 4, 3), core.Conv(1, (2, 4), 3)),
+                             (core.Conv(1, (2, 4), 3), PaddedConv1D(2, 4, 3))):
+        output = check_against(layer, reference, (2, 2, 7)).tensors[0]
+        assert "moved by one place along axis 2" in (output.hint or ""), output.hint
+    # a constant factor at a batch of one, where no variance has an n - 1
+    report = check_against(Doubled(), lambda x: x, (1, 4))
+    assert "equals 2 x the reference's everywhere: a constant factor" in str(report), str(report)
+    report = check_against(Doubled(), lambda x: -2 * x, (3, 4))
+    assert "equals -1 x the reference's everywhere: the sign is flipped" in str(report), str(report)
+    # a reference check takes no step: it claims nothing of the ladder
+    for tensor in check_against(Doubled(), Doubled(), (3, 4)).to_dict()["tensors"]:
+        assert tensor["one_sided"] == tensor["refined"] == tensor["kinks"] == tensor["evaluations"] == 0, tensor
+
+
+class Doubled:
+    """``y = 2 x``."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, e):
+        return 2 * e
+
+
+class NoInputGradient(Doubled):
+    def backward(self, e):
+        return None
+
+
+def test_a_side_without_an_input_gradient_is_named():
+    report = check_against(NoInputGradient(), Doubled(), (3, 4))
+    assert not report.ok and any("input gradient: the layer gives none" in p for p in report.problems), \
+        report.problems
 
 
 class Affine:
@@ -124,6 +162,9 @@ def test_a_mapping_carries_what_the_automatic_carry_over_cannot_and_must_only_re
     scaled = lambda p: {"weights": 2 * np.concatenate([p["params.W"], p["params.b"][None]])}   # noqa: E731
     report = check_against(Affine(4, 3), core.FullyConnected(4, 3), (5, 4), mapping=scaled)
     assert not report.ok and "may only select, reorder" in report.problems[0], report.problems
+    ones = lambda p: {"weights": np.concatenate([p["params.W"], np.ones_like(p["params.b"])[None]])}   # noqa: E731
+    report = check_against(Affine(4, 3), core.FullyConnected(4, 3), (5, 4), mapping=ones)
+    assert not report.ok and "carry-over" in report.problems[0], report.problems      # only zeros stand in
     missing = lambda p: {}      # noqa: E731
     report = check_against(Affine(4, 3), core.FullyConnected(4, 3), (5, 4), mapping=missing)
     assert "missing weights" in report.problems[0] and "weights (5, 3)" in report.problems[0], report.problems

@@ -68,6 +68,7 @@ def test_a_sub_layer_run_per_step_is_named_in_the_hint_and_its_sum_can_be_paired
     failing = [t for t in report.tensors if not t.ok]
     assert [t.name for t in failing] == ["fc_y.weights"]
     assert "fc_y ran 5 times in one forward" in failing[0].hint and "'!fc_y'" in failing[0].hint
+    assert not failing[0].hint.endswith("None"), failing[0].hint        # the note alone where no hint was
     paired = check_layer(StepwiseRNN(), (5, 3), parameters={"weights": "gradient_weights",
                                                            "fc_y.weights": "_output_gradient"})
     assert paired.ok and [t.name for t in paired.tensors] == ["input", "weights", "fc_y.weights"], str(paired)
