@@ -126,6 +126,9 @@ def _parser() -> _Parser:
     parser.add_argument("--modes", default="rev", metavar="rev,fwd",
                         help="torch and JAX targets: rev (backward), fwd (forward mode, a jvp), or both, "
                              "comma-separated (default: %(default)s)")
+    parser.add_argument("--batched", action="store_true",
+                        help="torch and JAX targets: also vmap of the function and of its VJP against the "
+                             "per-sample calls (a custom vmap rule)")
     parser.add_argument("--reference", metavar="TARGET",
                         help="hold the layer to a reference instead of checking its gradient: package.module:Class "
                              "(a layer, or a torch nn.Module), built with --reference-args; output, input gradient "
@@ -393,9 +396,9 @@ def _reference_check(factory: Callable[[], object], name: str, shape: tuple[int,
 
 
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
-    if args.order != 1 or args.modes != ("rev",):
-        raise UsageError("--order 2 and --modes fwd are for torch and JAX targets; a numpy layer's backward is "
-                         "checked at order 1 in reverse mode")
+    if args.order != 1 or args.modes != ("rev",) or args.batched:
+        raise UsageError("--order 2, --modes fwd and --batched are for torch and JAX targets; a numpy layer's "
+                         "backward is checked at order 1 in reverse mode")
     obj = factory()
     shape = _input_shape(obj, name, args)
     if args.reference:
@@ -441,6 +444,8 @@ def framework_check(framework: str, factory: object, name: str, args: argparse.N
           "progress": args.progress, "reseed": args.reseed}
     if args.order != 1 or args.modes != ("rev",):
         kw.update(order=args.order, modes=args.modes)
+    if args.batched:
+        kw["batched"] = True
     try:
         adapter = importlib.import_module(f"gradcheck.{framework}")
     except ImportError as exc:

@@ -123,8 +123,8 @@ def _own_dtype(value: object, name: str) -> np.dtype:
 def check_function(f: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                   timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",)
-                   ) -> GradcheckReport:
+                   timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",),
+                   batched: bool = False) -> GradcheckReport:
     """Check ``jax.vjp``'s gradients of ``f(*inputs)`` (custom VJPs included) against finite differences.
 
     Parameters
@@ -148,6 +148,9 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
         2: also the VJP of the VJP, tensors ``vjp.x`` and ``vjp.grad_output`` (see gradcheck.jax_orders).
     modes : subset of ("rev", "fwd")
         "fwd": also ``jax.jvp`` along every unit direction, tensors ``jvp.x``; a custom_vjp function has none.
+    batched : bool
+        Also ``jax.vmap`` of the function and of its VJP against per-sample calls (``vmap.output``,
+        ``vmap.x``): a custom batching rule (``jax.custom_batching.custom_vmap``) that mixes samples differs.
     """
     validate_settings(mode, step, rtol, atol)
     modes = orders_and_modes(order, modes, "gradcheck.jax")
@@ -196,6 +199,11 @@ def check_function(f: Callable, *inputs, mode: str | None = None, step: float | 
             flat_tree = jax.tree_util.tree_structure(tuple(range(len(arrays) + 1)))
             merged(report, run(JaxTarget, h, {**arrays, "grad_output": v}, dtypes + [np.dtype(np.float64)],
                                flat_tree), "vjp")
+        if batched:
+            from gradcheck import jax_orders
+
+            merged(report, jax_orders.batched(f, label, arrays, tree, seed,
+                                              lambda: _new_report(label, mode, seed, atol)), "vmap")
     return report
 
 

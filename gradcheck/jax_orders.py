@@ -82,3 +82,40 @@ def without_forward_mode(f: Callable, arrays: dict, tree: object) -> str | None:
             return f"it has no forward mode in JAX ({text}): a custom_jvp rule is checkable in forward mode"
         raise
     return None
+
+
+BATCH = 3       # samples in the batched call
+
+
+def batched(f: Callable, label: str, arrays: dict, tree: object, seed: int, report_of: Callable) -> object:
+    """``jax.vmap`` of the function and of its VJP against the per-sample calls, over ``BATCH`` samples (the
+    inputs moved by small random amounts): tensors ``output`` and one per input, compared as two computations
+    of the same values are (gradcheck.reference's rule). ``report_of()`` makes the empty report."""
+    from gradcheck.reference import compare_tensors
+
+    report = report_of()
+    rng = np.random.default_rng([seed, 3])
+    names = list(arrays)
+    samples = [[np.asarray(a) + 0.1 * rng.standard_normal(np.shape(a)) for a in arrays.values()]
+               for _ in range(BATCH)]
+
+    def flat(*xs):
+        return _flat(f(*jax.tree_util.tree_unflatten(tree, xs)))
+
+    def vjp(*args):
+        out, pullback = jax.vjp(flat, *args[:-1])
+        return pullback(args[-1].astype(out.dtype).reshape(out.shape))
+
+    outs = [np.asarray(flat(*map(jnp.asarray, s))) for s in samples]
+    cotangents = rng.standard_normal((BATCH, *outs[0].shape))
+    stacked = [jnp.asarray(np.stack([s[k] for s in samples])) for k in range(len(names))]
+    together = np.asarray(jax.vmap(flat)(*stacked))
+    grads = jax.vmap(vjp)(*stacked, jnp.asarray(cotangents))
+    eps = float(np.finfo(np.float64).eps)
+    report.tensors.append(compare_tensors("output", together, np.stack(outs), eps, 0.0, 0.0, method="batched"))
+    per_sample = [vjp(*map(jnp.asarray, s), jnp.asarray(v)) for s, v in zip(samples, cotangents)]
+    for k, name in enumerate(names):
+        report.tensors.append(compare_tensors(name, np.asarray(grads[k]), np.stack([np.asarray(g[k]) for g in
+                                                                                    per_sample]),
+                                              eps, 0.0, 0.0, method="batched"))
+    return report

@@ -38,7 +38,7 @@ from gradcheck.report import ElementArrays, ElementError, GradcheckReport, Gradi
 from gradcheck.state import held, is_layer, with_sublayers
 from gradcheck.targets import LayerTarget, describe, other_point_of
 
-__all__ = ["check_against", "assert_matches", "REFERENCE_ULPS", "REFERENCE_TOLERANCE_TEXT"]
+__all__ = ["check_against", "assert_matches", "compare_tensors", "REFERENCE_ULPS", "REFERENCE_TOLERANCE_TEXT"]
 
 REFERENCE_ULPS = 1024       # the rounding a layer and its reference may differ by, in units of the layer's eps
 REFERENCE_TOLERANCE_TEXT = (f"|layer - reference| <= {REFERENCE_ULPS} eps (|reference| + max |reference| of the "
@@ -250,8 +250,10 @@ def _shape_problem(mine: tuple[int, ...], theirs: tuple[int, ...]) -> str:
     return text
 
 
-def _compare(name: str, layer: np.ndarray, reference: np.ndarray, eps: float, rtol: float, atol: float,
-             batch: int = 0) -> TensorCheck:
+def compare_tensors(name: str, layer: np.ndarray, reference: np.ndarray, eps: float, rtol: float, atol: float,
+                    batch: int = 0, method: str = "reference") -> TensorCheck:
+    """One tensor of two computations element by element (``REFERENCE_TOLERANCE_TEXT``), with its worst
+    elements, a hint, and the element arrays the pictures draw."""
     a, r = np.asarray(layer, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     tol = _tolerance(r, eps, rtol, atol)
     with np.errstate(invalid="ignore"):
@@ -265,7 +267,7 @@ def _compare(name: str, layer: np.ndarray, reference: np.ndarray, eps: float, rt
     worst = [ElementError(tuple(int(i) for i in np.unravel_index(k, a.shape)), float(a.flat[k]), float(r.flat[k]),
                           float(error.flat[k]), float(tol.flat[k])) for k in order if failed.flat[k]]
     finite = np.isfinite(r)
-    check = TensorCheck(name=name, shape=a.shape, method="reference", checked=int(a.size), failed=int(failed.sum()),
+    check = TensorCheck(name=name, shape=a.shape, method=method, checked=int(a.size), failed=int(failed.sum()),
                         max_abs_error=float(np.nan_to_num(error, nan=np.inf).max(initial=0.0)),
                         max_rel_error=float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0)), worst=worst,
                         scale=float(np.abs(r[finite]).max(initial=0.0)), max_tolerance=float(tol.max(initial=0.0)),
@@ -276,7 +278,7 @@ def _compare(name: str, layer: np.ndarray, reference: np.ndarray, eps: float, rt
 
 
 def _agrees(layer: np.ndarray, reference: np.ndarray, eps: float, rtol: float, atol: float) -> bool:
-    return layer.shape == reference.shape and _compare("output", layer, reference, eps, rtol, atol).failed == 0
+    return layer.shape == reference.shape and compare_tensors("output", layer, reference, eps, rtol, atol).failed == 0
 
 
 # ------------------------------------------------------------------------------------------ the check
@@ -399,7 +401,7 @@ def _against(layer, reference, inputs, mapping, phase, parameters, rtol, atol, s
         problems.append(_shape_problem(ours.output.shape, run.output.shape))
         return report
     batch = len(x) if x.ndim else 0
-    report.tensors.append(_compare("output", ours.output, run.output, eps, rtol, atol, batch))
+    report.tensors.append(compare_tensors("output", ours.output, run.output, eps, rtol, atol, batch))
     if isinstance(theirs, _FunctionSide):
         if x.dtype.kind == "f":
             numeric = _function_input_gradient(mine, theirs.function, x, seed, rtol or None, atol)
@@ -410,12 +412,12 @@ def _against(layer, reference, inputs, mapping, phase, parameters, rtol, atol, s
             report.warnings.extend(numeric.warnings)
         return report
     if ours.input is not None and run.input is not None:
-        report.tensors.append(_compare("input", ours.input, run.input, eps, rtol, atol, batch))
+        report.tensors.append(compare_tensors("input", ours.input, run.input, eps, rtol, atol, batch))
     elif ours.input is not None or run.input is not None:
         problems.append(f"input gradient: {'the reference' if ours.input is not None else 'the layer'} gives none")
     back = carried.gradients_back(run.gradients) if carried is not None else {}
     for label, gradient in ours.gradients.items():
-        report.tensors.append(_compare(label, gradient, back[label], eps, rtol, atol, batch))
+        report.tensors.append(compare_tensors(label, gradient, back[label], eps, rtol, atol, batch))
     return report
 
 

@@ -213,14 +213,16 @@ def _g(value: float) -> str:
 
 def compared(report: GradcheckReport, tensor: TensorCheck | None = None) -> tuple[str, str, str]:
     """What the two compared sides are called, and the tolerance rule: analytic against numeric, the layer
-    against its reference, or the layer's gradient against finite differences of a reference function."""
-    if report.mode != "reference":
-        return "analytic", "numeric", TOLERANCE_TEXT
-    if tensor is not None and tensor.method != "reference":
-        return "layer", "numeric", TOLERANCE_TEXT
+    against its reference, a batched call against the per-sample ones, or the layer's gradient against
+    finite differences of a reference function."""
     from gradcheck.reference import REFERENCE_TOLERANCE_TEXT
 
-    return "layer", "reference", REFERENCE_TOLERANCE_TEXT
+    method = tensor.method if tensor is not None else ("reference" if report.mode == "reference" else "")
+    if method == "reference":
+        return "layer", "reference", REFERENCE_TOLERANCE_TEXT
+    if method == "batched":
+        return "batched", "per sample", REFERENCE_TOLERANCE_TEXT
+    return ("layer" if report.mode == "reference" else "analytic"), "numeric", TOLERANCE_TEXT
 
 
 def settings_text(report: GradcheckReport) -> str:

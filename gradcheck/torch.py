@@ -139,7 +139,8 @@ def _one_tensor(value: object):
     floating tensors (integer ones, indices, have no gradient; other values are not outputs)."""
     if isinstance(value, torch.Tensor):
         return value
-    floats = [v for v in Flat(value, _is_leaf).leaves if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    floats = [v for v in Flat(value, _is_leaf).leaves
+              if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())]
     if not floats:
         raise TypeError(f"gradcheck.torch: the function returned {type(value).__name__} without a floating "
                         "tensor; expected a tensor (or a tuple, list or dict of tensors)")
@@ -162,7 +163,8 @@ def _as_tensor(value: object, rng: np.random.Generator) -> object:
 def _checked_positions(args: Sequence[object]) -> list[int]:
     """Floating tensors that require grad are checked (torch's own rule); when none does, every floating
     tensor is. Other arguments (integer tensors, Python numbers, None) are passed as they are."""
-    floats = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.is_floating_point()]
+    floats = [i for i, a in enumerate(args)
+              if isinstance(a, torch.Tensor) and (a.is_floating_point() or a.is_complex())]
     wanted = [i for i in floats if args[i].requires_grad]
     return wanted or floats
 
@@ -204,6 +206,33 @@ def _prepared(who: str, inputs: Sequence[object], names: list[str], mode, step, 
     return _Arguments(inputs, names, rng), rng, kw
 
 
+def _real_view(call: Callable[[list], object], names: list[str], tensors: list) -> tuple[Callable, list[str], list]:
+    """Complex tensors as two real ones (``z.real``, ``z.imag``) and a complex output as its real view
+    (``torch.view_as_real``), so the checker's real finite differences perturb both parts, and autograd's
+    gradients of the parts follow torch's convention for complex numbers (the gradient of a real loss is
+    dL/da + i dL/db): a backward that forgets a conjugation differs. Unchanged where nothing is complex."""
+    try:
+        with torch.no_grad():       # on clones: a function that writes into its input must not reach the caller's
+            complex_out = _one_tensor(call([t.detach().clone() for t in tensors])).is_complex()
+    except (RuntimeError, TypeError, ValueError):
+        complex_out = False         # the check itself reports a function that raises
+    if not complex_out and not any(t.is_complex() for t in tensors):
+        return call, names, tensors
+    parts, labels, widths = [], [], []
+    for name, t in zip(names, tensors):
+        pieces = [t.detach().real.clone(), t.detach().imag.clone()] if t.is_complex() else [t]
+        parts += [p.requires_grad_(t.requires_grad) if p is not t else p for p in pieces]
+        labels += [f"{name}.real", f"{name}.imag"] if t.is_complex() else [name]
+        widths.append(len(pieces))
+
+    def real_call(real: list):
+        it = iter(real)
+        args = [torch.complex(next(it), next(it)) if w == 2 else next(it) for w in widths]
+        out = _one_tensor(call(args))
+        return torch.view_as_real(out) if out.is_complex() else out
+    return real_call, labels, parts
+
+
 def _runs_in_float64(call: Callable[[list], object], tensors: list) -> bool:
     """Whether the function accepts float64 copies and returns float64."""
     try:
@@ -232,8 +261,10 @@ def _names(fn: Callable, count: int) -> list[str]:
     ``arg0``, ``arg1``... where there are none to read (a builtin)."""
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type) and issubclass(owner, torch.autograd.Function):
+        # the style torch.func needs (setup_context given) has no ctx in forward
+        has_ctx = owner.setup_context is torch.autograd.Function.setup_context
         try:
-            return _input_names(owner.forward, count + 1)[1:]
+            return _input_names(owner.forward, count + has_ctx)[has_ctx:]
         except TypeError:
             pass
     return argument_names(fn, count)
@@ -266,13 +297,15 @@ def _check(call: Callable[[list], object], label: str, names: list[str], tensors
 
 
 def _orders_and_modes(call: Callable[[list], object], label: str, names: list[str], tensors: list, dtypes64: bool,
-                      rng: np.random.Generator, kw: dict, order: int, modes: Sequence[str]) -> GradcheckReport:
+                      rng: np.random.Generator, kw: dict, order: int, modes: Sequence[str], batched: bool = False
+                      ) -> GradcheckReport:
     """The checks asked for, in one report: reverse mode (the tensors by name), forward mode (``jvp.name``),
-    and at order 2 the VJP's own derivatives (``vjp.name``, ``vjp.grad_output``); see gradcheck.torch_orders."""
+    at order 2 the VJP's own derivatives (``vjp.name``, ``vjp.grad_output``), and batched, vmap against the
+    per-sample calls (``vmap.output``, ``vmap.name``); see gradcheck.torch_orders."""
     modes = orders_and_modes(order, modes, "gradcheck.torch")
     seed = kw["seed"]
     report = _check(call, label, names, tensors, dtypes64, rng, kw) if "rev" in modes else None
-    if order == 1 and modes == ("rev",):
+    if order == 1 and modes == ("rev",) and not batched:
         return report
     from gradcheck import torch_orders
 
@@ -292,6 +325,8 @@ def _orders_and_modes(call: Callable[[list], object], label: str, names: list[st
         report = merged(report, torch_orders.second_order(call, label, names, tensors, dtypes64,
                                                                        np.random.default_rng(seed), kw, _check),
                                      "vjp")
+    if batched:
+        report = merged(report, torch_orders.batched(call, label, names, tensors, kw), "vmap")
     return report
 
 
@@ -299,8 +334,8 @@ def _orders_and_modes(call: Callable[[list], object], label: str, names: list[st
 def check_function(fn: Callable, *inputs, mode: str | None = None, step: float | None = None,
                    rtol: float | None = None, atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                    before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                   timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",)
-                   ) -> GradcheckReport:
+                   timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",),
+                   batched: bool = False) -> GradcheckReport:
     """Check autograd's gradients of ``fn(*inputs)`` (a custom ``autograd.Function.apply``, a module, a
     closure) against finite differences.
 
@@ -323,6 +358,9 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
         2: also the derivatives of the VJP itself (a double backward), tensors ``vjp.x``, ``vjp.grad_output``.
     modes : subset of ("rev", "fwd")
         "fwd": also forward mode (a custom Function's ``jvp``), tensors ``jvp.x``; see gradcheck.torch_orders.
+    batched : bool
+        Also ``torch.func.vmap`` of the function and of its VJP against per-sample calls (``vmap.output``,
+        ``vmap.x``): a Function's vmap rule (``generate_vmap_rule`` or a ``vmap`` staticmethod).
 
     Returns
     -------
@@ -338,16 +376,18 @@ def check_function(fn: Callable, *inputs, mode: str | None = None, step: float |
     def call(tensors: list) -> object:
         return fn(*args.call_with(tensors))
 
-    tensors = [args.leaves[i] for i in args.checked]
-    return _orders_and_modes(call, _label(fn), [args.names[i] for i in args.checked], tensors,
-                             _runs_in_float64(call, tensors), rng, kw, order, modes)
+    call, names, tensors = _real_view(call, [args.names[i] for i in args.checked],
+                                      [args.leaves[i] for i in args.checked])
+    return _orders_and_modes(call, _label(fn), names, tensors, _runs_in_float64(call, tensors), rng, kw, order, modes,
+                             batched)
 
 
 @_time_limited
 def check_module(module, *inputs, mode: str | None = None, step: float | None = None, rtol: float | None = None,
                  atol: float = 0.0, seed: int = 0, reseed: int | None = None,
                  before_forward: Callable[[], None] | None = None, progress: bool | None = None,
-                 timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",)) -> GradcheckReport:
+                 timeout: float | None = None, order: int = 1, modes: Sequence[str] = ("rev",),
+                 batched: bool = False) -> GradcheckReport:
     """Check a ``torch.nn.Module``: its floating inputs and every parameter that requires grad, by name
     (``"weight"``, ``"0.bias"``, ``"conv.weight"``).
 
@@ -379,8 +419,11 @@ def check_module(module, *inputs, mode: str | None = None, step: float | None = 
         if in64 or subject is module:
             break
     names = [args.names[i] for i in checked_inputs] + [n for n, _ in params]
+    viewed, names, tensors = _real_view(call, names, tensors)
+    if viewed is not call:          # complex: the real view decides the precision
+        call, in64 = viewed, subject is copied and _runs_in_float64(viewed, tensors)
     with _module_held(subject):
-        return _orders_and_modes(call, type(module).__name__, names, tensors, in64, rng, kw, order, modes)
+        return _orders_and_modes(call, type(module).__name__, names, tensors, in64, rng, kw, order, modes, batched)
 
 
 def _float64_copy(module):

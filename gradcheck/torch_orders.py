@@ -165,3 +165,57 @@ def forward_mode(call: Callable[[list], object], label: str, names: list[str], t
         return GradcheckReport(target=label, mode=kw["mode"] or "full", seed=kw["seed"], step=0.0, rtol=0.0,
                                atol=kw["atol"], problems=[missing])
     return run(ForwardModeTarget)
+
+
+# ------------------------------------------------------------------------------------------ batched
+
+BATCH = 3       # samples in the batched call
+
+
+def batched(call: Callable[[list], object], label: str, names: list[str], tensors: list, kw: dict
+            ) -> GradcheckReport:
+    """``torch.func.vmap`` of the function and of its VJP against the per-sample calls: ``BATCH`` samples
+    (the inputs moved by small random amounts), tensors ``vmap.output`` and ``vmap.<input>`` compared element
+    by element as two computations of the same values are (``REFERENCE_TOLERANCE_TEXT``). A function that
+    torch cannot vmap (an autograd.Function without ``setup_context``, or without ``generate_vmap_rule`` or a
+    ``vmap`` staticmethod) is told apart: a problem that says so."""
+    from gradcheck.reference import compare_tensors
+
+    report = GradcheckReport(target=label, mode=kw["mode"] or "full", seed=kw["seed"], step=0.0, rtol=0.0,
+                             atol=kw["atol"])
+    rng = np.random.default_rng([kw["seed"], 3])
+    primal = [t.detach().to(torch.float64) if t.is_floating_point() else t.detach() for t in tensors]
+    samples = [[p + 0.1 * torch.tensor(rng.standard_normal(tuple(p.shape)), dtype=p.dtype) for p in primal]
+               for _ in range(BATCH)]
+    stacked = [torch.stack([s[k] for s in samples]) for k in range(len(primal))]
+
+    def flat(*xs):
+        return _one_tensor(call(list(xs)))
+
+    def vjp(*args):
+        out, pullback = torch.func.vjp(flat, *args[:-1])
+        return pullback(args[-1])
+
+    outs = [flat(*s).detach() for s in samples]
+    cotangents = torch.tensor(rng.standard_normal((BATCH, *outs[0].shape)), dtype=outs[0].dtype)
+    try:
+        together = torch.func.vmap(flat)(*stacked).detach()
+        grads = torch.func.vmap(vjp)(*stacked, cotangents)
+    except (RuntimeError, NotImplementedError) as exc:
+        report.problems.append(f"it cannot be vmapped ({_first_line(exc)}): give the Function setup_context and "
+                               "generate_vmap_rule = True (or a vmap staticmethod) to check its batched gradients")
+        return report
+    eps = float(np.finfo(np.float64).eps)
+    report.tensors.append(compare_tensors("output", together.numpy(), torch.stack(outs).numpy(), eps, 0.0,
+                                          kw["atol"], method="batched"))
+    per_sample = []
+    for s, v in zip(samples, cotangents):
+        xs = [x.clone().requires_grad_(True) for x in s]
+        per_sample.append(torch.autograd.grad(flat(*xs), xs, v, allow_unused=True))
+    for k, name in enumerate(names):
+        mine = grads[k].detach()
+        theirs = torch.stack([g[k] if g[k] is not None else torch.zeros_like(s[k]) for g, s in
+                              zip(per_sample, samples)])
+        report.tensors.append(compare_tensors(name, mine.numpy(), theirs.numpy(), eps, 0.0, kw["atol"],
+                                              method="batched"))
+    return report

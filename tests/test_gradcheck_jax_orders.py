@@ -107,3 +107,34 @@ def test_the_command_checks_a_jax_function_at_order_2(capsys):
 
     assert main(["tests.test_gradcheck_jax_orders:stop_gradient_cube", "--shape", "4,3", "--order", "2"]) == 1
     assert "vjp.x" in capsys.readouterr().out
+
+
+def _scale_by_mean(mixes: bool):
+    """``x * mean(x)`` as a custom_vjp over a custom_vmap whose batching rule takes each sample's mean, or, when
+    it ``mixes``, the whole batch's."""
+    from jax import custom_batching
+
+    @custom_batching.custom_vmap
+    def scaled(x):
+        return x * jnp.mean(x)
+
+    @scaled.def_vmap
+    def rule(axis_size, in_batched, x):
+        mean = jnp.mean(x) if mixes else jnp.mean(x, axis=tuple(range(1, x.ndim)), keepdims=True)
+        return x * mean, True
+
+    @jax.custom_vjp
+    def scale_by_mean(x):
+        return scaled(x)
+
+    scale_by_mean.defvjp(lambda x: (scaled(x), x), lambda x, g: (g * jnp.mean(x) + jnp.sum(g * x) / x.size,))
+    return scale_by_mean
+
+
+@pytest.mark.parametrize("mixes", [False, True], ids=["own-sample", "mixes-samples"])
+def test_vmap_of_a_custom_batching_rule_is_held_to_the_per_sample_calls(mixes):
+    fn = _scale_by_mean(mixes)
+    assert check_function(fn, SHAPE).ok
+    report = check_function(fn, SHAPE, batched=True)
+    assert [t.name for t in report.tensors] == ["x", "vmap.output", "vmap.x"], str(report)
+    assert report.ok != mixes and (not mixes or "vmap.output" in crux(report)), str(report)

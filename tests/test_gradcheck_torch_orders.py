@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch", reason="the torch extra is not installed (p
 
 from gradcheck.report import crux  # noqa: E402
 from gradcheck.torch import check_function, check_module  # noqa: E402
-from tests.torch_orders_layers import FORWARD, SECOND, UNDEFINED, Cube, Exp  # noqa: E402
+from tests.torch_orders_layers import BATCHED, COMPLEX, FORWARD, SECOND, UNDEFINED, Cube, Exp  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(SECOND))
@@ -45,8 +45,53 @@ def test_a_backward_handed_none_for_an_unused_output_is_run_and_held_to_the_full
         assert why in crux(report), crux(report)
 
 
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("name", list(COMPLEX))
+def test_complex_inputs_are_checked_in_their_real_and_imaginary_parts(name, mode):
+    fn, make, right, why = COMPLEX[name]
+    z = make()
+    before = z.detach().clone()
+    report = check_function(fn, z, mode=mode)
+    assert report.ok == right and [t.name for t in report.tensors] == ["z.real", "z.imag"], str(report)
+    if not right:
+        assert why in crux(report), crux(report)
+    assert torch.equal(z.detach(), before) and z.dtype == torch.complex128
+
+
+def test_a_complex_output_of_a_real_input_is_checked_through_its_real_view():
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert check_function(lambda x: torch.exp(1j * x), x).ok
+
+    class HalfPhase(torch.autograd.Function):          # exp(i x) with a backward missing the imaginary part
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.exp(1j * x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return (g.conj() * 1j * torch.exp(1j * x)).real * 0.5
+
+    assert not check_function(HalfPhase.apply, x).ok
+
+
+@pytest.mark.parametrize("name", list(BATCHED))
+def test_vmap_of_the_function_and_of_its_vjp_is_held_to_the_per_sample_calls(name):
+    fn, shape, right, why = BATCHED[name]
+    assert check_function(fn, shape).ok              # every one is right one sample at a time
+    report = check_function(fn, shape, batched=True)
+    assert report.ok == right, str(report)
+    if right:
+        assert [t.name for t in report.tensors] == ["x", "vmap.output", "vmap.x"], str(report)
+    else:
+        assert why in crux(report), crux(report)
+    if why == "cannot be vmapped":      # told apart: nothing was called wrong
+        assert all(t.failed == 0 for t in report.tensors), str(report)
+
+
 def _torch_says(fn, shape, **kwargs) -> bool:
-    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    x = shape() if callable(shape) else torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     check = torch.autograd.gradgradcheck if kwargs.pop("order", 1) == 2 else torch.autograd.gradcheck
     try:
         with warnings.catch_warnings():
@@ -65,6 +110,13 @@ def side_by_side() -> list[tuple[str, bool, bool, bool]]:
     for name, (fn, shape, right, _) in FORWARD.items():
         rows.append((f"forward: {name}", right, check_function(fn, shape, modes=("rev", "fwd")).ok,
                      _torch_says(fn, shape, check_forward_ad=True)))
+    for name, (fn, make, right, _) in COMPLEX.items():
+        rows.append((f"complex: {name}", right, check_function(fn, make()).ok, _torch_says(fn, make)))
+    for name, (fn, shape, right, why) in BATCHED.items():
+        if why == "cannot be vmapped":      # no bug: torch.func cannot vmap it, torch batches its cotangents only
+            continue
+        rows.append((f"batched: {name}", right, check_function(fn, shape, batched=True).ok,
+                     _torch_says(fn, shape, check_batched_grad=True)))
     for name, (fn, shape, right, _) in UNDEFINED.items():
         rows.append((f"undefined: {name}", right, check_function(fn, shape).ok,
                      _torch_says(fn, shape, check_undefined_grad=True)))
@@ -81,8 +133,10 @@ def test_side_by_side_with_torchs_gradgradcheck_and_forward_ad_check(capsys):
     assert all(o == r for _, r, o, _ in rows), "ours: a miss or a false alarm"
     # where torch is right we are too (above); torch misses a jvp 0.1 % off (inside its rtol 1e-3) and one
     # that is right only along unit directions (it builds the Jacobian from unit tangents)
+    # and a vmap rule that mixes samples (its check_batched_grad batches the cotangents, not the inputs)
     assert [n for n, r, _, t in rows if t != r] == ["forward: exp, jvp 0.1 % off",
-                                                    "forward: exp, jvp not linear in its tangent"], rows
+                                                    "forward: exp, jvp not linear in its tangent",
+                                                    "batched: x mean(x), a vmap rule that mixes samples"], rows
 
 
 def test_a_module_at_order_2_and_in_forward_mode():
@@ -114,3 +168,5 @@ def test_the_command_checks_order_2_and_forward_mode(capsys):
     assert main(["core:ReLU", "--features", "3", "--order", "2"]) == 2
     assert "for torch and JAX targets" in capsys.readouterr().err
     assert main(["tests.torch_orders_layers:Exp", "--shape", "4,3", "--modes", "sideways"]) == 2
+    assert main(["tests.torch_orders_layers:ScaleByMeanMixed", "--shape", "4,3", "--batched"]) == 1
+    assert "vmap.output" in capsys.readouterr().out

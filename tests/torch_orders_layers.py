@@ -180,3 +180,121 @@ UNDEFINED = {
     "sin and cos, backward breaks on None": (SinCosBreaksOnNone.apply, (4, 3), False, "raised TypeError"),
     "sin and cos, wrong in its None branch": (SinCosWrongOnNone.apply, (4, 3), False, "undefined (None) gradient"),
 }
+
+
+class ComplexSquare(torch.autograd.Function):
+    """z^2 for complex z: holomorphic, so torch's backward is ``g * conj(2 z)``."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return z * z
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * (2 * z).conj()
+
+
+class ComplexSquareNoConj(ComplexSquare):
+    """The conjugation forgotten: ``g * 2 z``."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * 2 * z
+
+
+class ComplexAbs(torch.autograd.Function):
+    """|z|, real: torch's backward is ``g * z / |z|`` (sgn z)."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return z.abs()
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * z / z.abs()
+
+
+class ComplexAbsConjugated(ComplexAbs):
+    """``g * conj(z) / |z|``: the imaginary part's sign wrong (as abs's gradient was, pytorch#68001)."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * z.conj() / z.abs()
+
+
+def _complex(*shape: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.complex(torch.randn(*shape, generator=g, dtype=torch.float64),
+                         torch.randn(*shape, generator=g, dtype=torch.float64)).requires_grad_(True)
+
+
+COMPLEX = {
+    "z^2, conj(2 z) in backward": (ComplexSquare.apply, lambda: _complex(4, 3), True, None),
+    "z^2, conjugation forgotten": (ComplexSquareNoConj.apply, lambda: _complex(4, 3), False, "z.imag"),
+    "|z|, sgn(z) in backward": (ComplexAbs.apply, lambda: _complex(4, 3), True, None),
+    "|z|, conj(z) / |z| in backward": (ComplexAbsConjugated.apply, lambda: _complex(4, 3), False, "z.imag"),
+}
+
+
+class ExpVmap(torch.autograd.Function):
+    """exp in the style torch.func needs (setup_context) with a generated vmap rule: right."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x.exp()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class ScaleByMeanVmapRule(torch.autograd.Function):
+    """``x * mean(x)`` per sample (the mean of its own elements) with a vmap staticmethod."""
+
+    @staticmethod
+    def forward(x):
+        return x * x.mean()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.mean() + (g * x).sum() / x.numel()
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        x = x.movedim(in_dims[0], 0)
+        return x * x.mean(dim=tuple(range(1, x.dim())), keepdim=True), 0
+
+
+class ScaleByMeanMixed(ScaleByMeanVmapRule):
+    """Its vmap rule takes the mean over the whole batch: each sample's output depends on the others."""
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        x = x.movedim(in_dims[0], 0)
+        return x * x.mean(), 0          # the mean over the whole batch: samples mixed
+
+
+BATCHED = {
+    "exp, generated vmap rule": (ExpVmap.apply, (4, 3), True, None),
+    "x mean(x), its own vmap rule": (ScaleByMeanVmapRule.apply, (4, 3), True, None),
+    "x mean(x), a vmap rule that mixes samples": (ScaleByMeanMixed.apply, (4, 3), False, "vmap.output"),
+    "exp without setup_context": (torch_layers.Exp.apply, (4, 3), False, "cannot be vmapped"),
+}
