@@ -92,3 +92,37 @@ def test_torch_forward_mode_check(benchmark, contender):
     else:
         report = benchmark(lambda: check_function(ExpWithJvp.apply, x, modes=("rev", "fwd")))
         assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("contender", ["torch-gradcheck", "ours-full"])
+def test_torch_complex_check(benchmark, contender):
+    """A complex custom Function (z^2 on 16x8 complex128): torch's gradcheck at its defaults against ours,
+    which checks the real and imaginary parts."""
+    from tests.torch_orders_layers import ComplexSquare
+
+    benchmark.group = "torch complex, ComplexSquare.apply 16x8"
+    z = torch.randn(16, 8, dtype=torch.complex128, requires_grad=True)
+    if contender.startswith("torch"):
+        assert benchmark(lambda: torch.autograd.gradcheck(ComplexSquare.apply, (z,)))
+    else:
+        report = benchmark(lambda: check_function(ComplexSquare.apply, z))
+        assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("contender", ["torch-batched-grad", "ours-batched"])
+def test_torch_batched_check(benchmark, contender):
+    """Batched gradients of ExpVmap on 16x8: torch's gradcheck(check_batched_grad=True) against
+    check_function(batched=True); both check reverse mode too."""
+    from tests.torch_orders_layers import ExpVmap
+
+    benchmark.group = "torch batched, ExpVmap.apply 16x8"
+    x = torch.randn(16, 8, dtype=torch.float64, requires_grad=True)
+    if contender.startswith("torch"):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return torch.autograd.gradcheck(ExpVmap.apply, (x,), check_batched_grad=True)
+        assert benchmark(run)
+    else:
+        report = benchmark(lambda: check_function(ExpVmap.apply, x, batched=True))
+        assert report.ok, str(report)

@@ -129,6 +129,9 @@ def _parser() -> _Parser:
     parser.add_argument("--batched", action="store_true",
                         help="torch and JAX targets: also vmap of the function and of its VJP against the "
                              "per-sample calls (a custom vmap rule)")
+    parser.add_argument("--complex", action="store_true",
+                        help="torch and JAX targets: complex128 inputs of the --shape values (checked in their real "
+                             "and imaginary parts)")
     parser.add_argument("--reference", metavar="TARGET",
                         help="hold the layer to a reference instead of checking its gradient: package.module:Class "
                              "(a layer, or a torch nn.Module), built with --reference-args; output, input gradient "
@@ -396,9 +399,9 @@ def _reference_check(factory: Callable[[], object], name: str, shape: tuple[int,
 
 
 def _check_of(factory: Callable[[], object], name: str, args: argparse.Namespace) -> _Check:
-    if args.order != 1 or args.modes != ("rev",) or args.batched:
-        raise UsageError("--order 2, --modes fwd and --batched are for torch and JAX targets; a numpy layer's "
-                         "backward is checked at order 1 in reverse mode")
+    if args.order != 1 or args.modes != ("rev",) or args.batched or args.complex:
+        raise UsageError("--order 2, --modes fwd, --batched and --complex are for torch and JAX targets; a numpy "
+                         "layer's backward is checked at order 1 in reverse mode, in real numbers")
     obj = factory()
     shape = _input_shape(obj, name, args)
     if args.reference:
@@ -440,6 +443,14 @@ def framework_check(framework: str, factory: object, name: str, args: argparse.N
         raise UsageError(f"{name}: give the input shape of the {framework} function: --shape B,D1,... (one per "
                          "input)")
     shapes = getattr(args, "shapes", None) or [(args.batch, args.features)]
+    inputs = shapes
+    if args.complex:         # complex128 values drawn with --seed, real and imaginary parts standard normal
+        rng = np.random.default_rng(args.seed)
+        inputs = [rng.standard_normal(s) + 1j * rng.standard_normal(s) for s in shapes]
+        if framework == "torch":
+            import torch
+
+            inputs = [torch.tensor(z).requires_grad_(True) for z in inputs]
     kw = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol, "step": args.step,
           "progress": args.progress, "reseed": args.reseed}
     if args.order != 1 or args.modes != ("rev",):
@@ -460,11 +471,12 @@ def framework_check(framework: str, factory: object, name: str, args: argparse.N
             target = _build(factory, name, args.ctor_args, args.assign)
         if isinstance(target, torch.nn.Module):
             return _Check(f"{name}, inputs {', '.join(map(str, shapes))}",
-                          lambda: adapter.check_module(target, *shapes, **kw))
+                          lambda: adapter.check_module(target, *inputs, **kw))
     elif not callable(factory):
         raise UsageError(f"{name} is a {type(factory).__name__}, not a JAX function")
-    return _Check(f"{name}, inputs {', '.join(map(str, shapes))}",
-                  lambda: adapter.check_function(target, *shapes, **kw), in_process=framework == "jax")
+    what = "complex inputs" if args.complex else "inputs"
+    return _Check(f"{name}, {what} {', '.join(map(str, shapes))}",
+                  lambda: adapter.check_function(target, *inputs, **kw), in_process=framework == "jax")
 
 
 def _layer_classes(module: object) -> list[tuple[str, type]]:

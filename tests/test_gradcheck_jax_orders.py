@@ -51,6 +51,22 @@ FORWARD = {"sine, right jvp": (_sine(lambda x, t: jnp.cos(x) * t), True, None),
 SHAPE = (4, 3)
 
 
+def _complex_square(torch_convention: bool):
+    """z^2 as a custom_vjp: JAX's cotangent rule for a holomorphic f is ``g f'(z)``; torch's conjugated one,
+    ``g conj(f'(z))``, is a wrong conjugation in JAX."""
+    @jax.custom_vjp
+    def square(z):
+        return z * z
+
+    square.defvjp(lambda z: (z * z, z), lambda z, g: (g * (jnp.conj(2 * z) if torch_convention else 2 * z),))
+    return square
+
+
+COMPLEX = {"z^2, JAX's g f'(z)": (_complex_square(False), True),
+           "z^2, torch's conjugated rule in a JAX bwd": (_complex_square(True), False)}
+Z = np.random.default_rng(0).standard_normal(SHAPE) + 1j * np.random.default_rng(1).standard_normal(SHAPE)
+
+
 @pytest.mark.parametrize("name", list(SECOND))
 def test_the_second_order_check_of_a_custom_vjp(name):
     fn, right, why = SECOND[name]
@@ -69,8 +85,15 @@ def test_the_forward_mode_check_of_a_custom_jvp(name):
         assert all(t.failed == 0 for t in report.tensors), str(report)
 
 
-def _jax_says(fn, order: int, modes: tuple[str, ...]) -> bool:
-    x = np.random.default_rng(0).standard_normal(SHAPE)
+@pytest.mark.parametrize("name", list(COMPLEX))
+def test_complex_inputs_are_checked_in_their_real_and_imaginary_parts_with_jaxs_convention(name):
+    fn, right = COMPLEX[name]
+    report = check_function(fn, Z)
+    assert report.ok == right and [t.name for t in report.tensors] == ["z.real", "z.imag"], str(report)
+
+
+def _jax_says(fn, order: int, modes: tuple[str, ...], x: np.ndarray | None = None) -> bool:
+    x = np.random.default_rng(0).standard_normal(SHAPE) if x is None else x
     try:
         with jax.enable_x64(True):
             check_grads(fn, (jnp.asarray(x),), order=order, modes=modes)
@@ -84,6 +107,8 @@ def test_side_by_side_with_jax_check_grads(capsys):
             for n, (fn, r, _) in SECOND.items()]
     rows += [(f"forward: {n}", r, check_function(fn, SHAPE, modes=("fwd",)).ok, _jax_says(fn, 1, ("fwd",)))
              for n, (fn, r, _) in FORWARD.items()]
+    rows += [(f"complex: {n}", r, check_function(fn, Z).ok, _jax_says(fn, 1, ("rev",), Z))
+             for n, (fn, r) in COMPLEX.items()]
     with capsys.disabled():
         print("\n| case | truth | ours | check_grads |\n|---|---|---|---|")
         for n, r, o, t in rows:
@@ -138,3 +163,13 @@ def test_vmap_of_a_custom_batching_rule_is_held_to_the_per_sample_calls(mixes):
     report = check_function(fn, SHAPE, batched=True)
     assert [t.name for t in report.tensors] == ["x", "vmap.output", "vmap.x"], str(report)
     assert report.ok != mixes and (not mixes or "vmap.output" in crux(report)), str(report)
+
+
+torch_rule_square = COMPLEX["z^2, torch's conjugated rule in a JAX bwd"][0]      # for the command
+
+
+def test_the_command_checks_a_jax_function_of_complex_inputs(capsys):
+    from gradcheck.cli import main
+
+    assert main(["tests.test_gradcheck_jax_orders:torch_rule_square", "--shape", "4,3", "--complex"]) == 1
+    assert "z.imag" in capsys.readouterr().out

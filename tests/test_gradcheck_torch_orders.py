@@ -170,3 +170,7 @@ def test_the_command_checks_order_2_and_forward_mode(capsys):
     assert main(["tests.torch_orders_layers:Exp", "--shape", "4,3", "--modes", "sideways"]) == 2
     assert main(["tests.torch_orders_layers:ScaleByMeanMixed", "--shape", "4,3", "--batched"]) == 1
     assert "vmap.output" in capsys.readouterr().out
+    assert main(["tests.torch_orders_layers:ComplexSquare", "--shape", "4,3", "--complex"]) == 0
+    assert "complex inputs (4, 3)" in capsys.readouterr().out
+    assert main(["tests.torch_orders_layers:ComplexSquareNoConj", "--shape", "4,3", "--complex"]) == 1
+    assert main(["core:ReLU", "--features", "3", "--complex"]) == 2
