@@ -175,10 +175,19 @@ class SinCosWrongOnNone(SinCosUndefined):
         return g_sin * x.cos() - g_cos * x.sin()
 
 
+class ExpGradNone(torch_layers.Exp):
+    """A backward that returns None for an input that needs its gradient: autograd takes it as zero."""
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+
 UNDEFINED = {
     "sin and cos, None handled": (SinCosUndefined.apply, (4, 3), True, None),
     "sin and cos, backward breaks on None": (SinCosBreaksOnNone.apply, (4, 3), False, "raised TypeError"),
     "sin and cos, wrong in its None branch": (SinCosWrongOnNone.apply, (4, 3), False, "undefined (None) gradient"),
+    "exp, backward returns None": (ExpGradNone.apply, (4, 3), False, "wrong gradient of x"),
 }
 
 
