@@ -214,8 +214,10 @@ def _real_view(f: Callable, leaves: list, names: list[str], tree: object) -> tup
     parts stacked on a last axis, so the checker's real finite differences perturb both parts and JAX's VJP
     of the parts follows from its own complex convention: a bwd rule that forgets a conjugation differs.
     Unchanged where nothing is complex."""
-    def sample(v):
-        return jnp.asarray(v) if hasattr(v, "dtype") else jnp.zeros(tuple(v))
+    def sample(v):       # in float64 (complex128), as every call of the check is
+        if not hasattr(v, "dtype"):
+            return jnp.zeros(tuple(v))
+        return jnp.asarray(v, dtype=jnp.complex128 if np.iscomplexobj(v) else jnp.float64)
     try:
         complex_out = jnp.iscomplexobj(_flat(f(*jax.tree_util.tree_unflatten(tree, [sample(v) for v in leaves]))))
     except Exception:  # noqa: BLE001 - the check itself reports a function that raises
