@@ -690,8 +690,13 @@ def _main(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``gradcheck`` command; returns the exit status (0 pass, 1 a check failed, 2 usage error; 130 and
     143 stopped by SIGINT and SIGTERM; 141 its output closed, as ``| head`` does)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["grade"]:               # gradcheck grade SUBMISSION...: a course's submissions
+        from gradcheck.grading.command import main as grade_main
+
+        return grade_main(argv[1:])
     try:
-        code = _main(sys.argv[1:] if argv is None else list(argv))
+        code = _main(argv)
         sys.stdout.flush()
         return code
     except BrokenPipeError:     # `gradcheck | head`: the reader left; end quietly, nothing left running
