@@ -96,6 +96,9 @@ def test_each_submission_gets_the_score_it_deserves_and_no_other_is_touched(tmp_
     assert all(row["max_score"] == "10" for row in rows)
     printed = results["prints_megabytes"].tests[0].output
     assert "--- printed ---" in printed and len(printed) < 3000        # cut at the cap
+    page = (out / "unmasked" / "index.html").read_text()
+    assert "unmasked: 5 / 10" in page and "gradcheck ReLU: <span class=\"fail\">FAIL" in page, page[:500]
+    assert "timed out after 10 s" in (out / "hangs" / "index.html").read_text()
 
 
 def test_a_missing_module_is_not_submitted_and_a_run_started_again_skips_what_is_graded(tmp_path):

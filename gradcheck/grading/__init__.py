@@ -1,6 +1,6 @@
 """Grade many submissions of the course's layers: each test of each submission in isolation (see
 :mod:`gradcheck.grading.sandbox`), scored, written as Gradescope's ``results.json`` per submission and one
-``grades.csv`` for all.
+``grades.csv`` for all, and a page per submission (``index.html``: each test's report and pictures).
 
     from gradcheck.grading import grade
     results = grade(["submissions/alice", "submissions/bob.zip"], out="graded")
@@ -77,6 +77,17 @@ def grade_one(path: Path, spec: Spec) -> SubmissionResult:
     return SubmissionResult(name, [run_test(path, t, spec) for t in spec.tests])
 
 
+def write_page(result: SubmissionResult, spec: Spec, path: Path) -> None:
+    """The submission's page: each test's report with its pictures (the student sees where a gradient is
+    wrong), failures first; a test without a report (an error, an optimizer's steps) as its text."""
+    from gradcheck.pictures import write_html
+
+    total = sum(t.points for t in spec.tests)
+    items = [(f"{t.name} ({t.score:g} / {t.max_score:g})", t.report if t.report is not None else t)
+             for t in result.tests]
+    write_html(str(path), items, title=f"{result.name}: {result.score:g} / {total:g}")
+
+
 def write_csv(results: Sequence[SubmissionResult], spec: Spec, path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -106,6 +117,7 @@ def grade(submissions: Sequence[str | Path], spec: Spec | str | Path | None = No
         result = grade_one(submission, spec)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
+            write_page(result, spec, folder / "index.html")
             (folder / "results.json.tmp").write_text(json.dumps(result.results_json(), indent=1))
             shutil.move(folder / "results.json.tmp", folder / "results.json")     # whole, or not there
         results.append(result)

@@ -20,7 +20,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,10 @@ PRELOADED = ("copy", "math", "pickle", "itertools", "functools", "collections", 
              "gradcheck.check", "gradcheck.reference", "gradcheck.fuzz")
 
 
+class Exited(Exception):
+    """The submission called sys.exit (or raised SystemExit) during its test."""
+
+
 @dataclass
 class TestResult:
     """A test's outcome, as Gradescope's results.json holds it (``status``: passed, failed, not submitted, or
@@ -47,6 +51,14 @@ class TestResult:
     output: str
     visibility: str
     status: str
+    report: object = field(default=None, repr=False, compare=False)    # the check's report, for the page
+
+    @property
+    def ok(self) -> bool:
+        return self.score >= self.max_score
+
+    def __str__(self) -> str:
+        return self.output
 
 
 def _preload() -> None:
@@ -66,7 +78,7 @@ def _core_class(test: TestSpec) -> object:
     return getattr(module, attr)(*test.args)
 
 
-def _optimizer_steps(obj: object, test: TestSpec) -> tuple[bool, str]:
+def _optimizer_steps(obj: object, test: TestSpec) -> tuple[bool, str, None]:
     """Three updates of a random weight tensor against core's optimizer of the same name and arguments."""
     rng = np.random.default_rng(0)
     w = rng.standard_normal(tuple(test.input))
@@ -78,11 +90,11 @@ def _optimizer_steps(obj: object, test: TestSpec) -> tuple[bool, str]:
         if ours_w.shape != theirs_w.shape or not np.allclose(ours_w, theirs_w, rtol=1e-9, atol=1e-12):
             worst = float(np.max(np.abs(ours_w - theirs_w))) if ours_w.shape == theirs_w.shape else float("nan")
             return False, (f"step {step + 1}: calculate_update gives weights that differ from core's "
-                           f"{type(theirs).__name__}{tuple(test.args)} by up to {worst:.3g}")
-    return True, f"three steps agree with core's {type(theirs).__name__}{tuple(test.args)}"
+                           f"{type(theirs).__name__}{tuple(test.args)} by up to {worst:.3g}"), None
+    return True, f"three steps agree with core's {type(theirs).__name__}{tuple(test.args)}", None
 
 
-def _checked(obj: object, test: TestSpec) -> tuple[bool, str]:
+def _checked(obj: object, test: TestSpec) -> tuple[bool, str, object]:
     from gradcheck.check import check_layer, check_loss
     from gradcheck.reference import check_against
 
@@ -97,7 +109,10 @@ def _checked(obj: object, test: TestSpec) -> tuple[bool, str]:
         if test.phase is not None and hasattr(obj, "testing_phase"):
             obj.testing_phase = test.phase == "test"
         report = check_layer(obj, shape)
-    return report.ok, str(report)
+    if getattr(report, "_differences", None) is not None:     # what only this process can use stays here
+        report.keep_worst_curves()
+        report._differences = None
+    return report.ok, str(report), report
 
 
 def _drop_rights() -> None:
@@ -108,7 +123,7 @@ def _drop_rights() -> None:
         os.setuid(nobody.pw_uid)
 
 
-def _in_child(root: Path, test: TestSpec, output: Path, output_bytes: int) -> tuple[bool, str]:
+def _in_child(root: Path, test: TestSpec, output: Path, output_bytes: int) -> tuple[bool, str, object]:
     """The test, in the forked child: its output to a capped file, its rights dropped, in its own copy."""
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     for stream in (sys.stdout, sys.stderr):
@@ -127,8 +142,10 @@ def _in_child(root: Path, test: TestSpec, output: Path, output_bytes: int) -> tu
         module = importlib.import_module(test.import_name)
         cls = getattr(module, test.cls, None)
         if cls is None:
-            return False, f"{test.module} defines no {test.cls}"
+            return False, f"{test.module} defines no {test.cls}", None
         return _checked(cls(*test.args), test)
+    except SystemExit as exc:           # its code, said here: a SystemExit sent back may lose it
+        raise Exited(f"called sys.exit({exc.code!r})") from None
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -140,8 +157,8 @@ def _reason(exc: BaseException, root: Path, spec: Spec) -> str:
         return f"timed out after {spec.timeout:g} s{f' in {exc.where}' if getattr(exc, 'where', '') else ''}"
     if isinstance(exc, MemoryCapExceeded):
         return f"needed more than the memory cap of {spec.memory_gib:g} GiB"
-    if isinstance(exc, SystemExit):
-        return f"called sys.exit({exc.code!r})"
+    if isinstance(exc, Exited):
+        return str(exc)
     if isinstance(exc, SyntaxError):
         where = str(exc.filename or "").replace(str(root) + os.sep, "")
         return f"SyntaxError in {where}, line {exc.lineno}: {exc.msg}"
@@ -171,8 +188,8 @@ def _copy(submission: Path, into: Path) -> Path:
 
 def run_test(submission: Path, test: TestSpec, spec: Spec) -> TestResult:
     """``test`` on ``submission`` (a folder), isolated (see the module docstring)."""
-    def result(score: float, output: str, status: str) -> TestResult:
-        return TestResult(test.name, score, test.points, output, test.visibility, status)
+    def result(score: float, output: str, status: str, report: object = None) -> TestResult:
+        return TestResult(test.name, score, test.points, output, test.visibility, status, report)
 
     if not (submission / test.module).is_file():
         return result(0.0, f"not submitted: {test.module} is missing", "not submitted")
@@ -182,16 +199,16 @@ def run_test(submission: Path, test: TestSpec, spec: Spec) -> TestResult:
         root = _copy(submission, scratch)
         printed = scratch / "output.txt"
         try:
-            (ok, text), _ = run_limited(lambda: _in_child(root, test, printed, spec.output_bytes), spec.timeout,
-                                        spec.memory_gib * 2 ** 30)
+            (ok, text, report), _ = run_limited(lambda: _in_child(root, test, printed, spec.output_bytes),
+                                                spec.timeout, spec.memory_gib * 2 ** 30)
             status, score = ("passed", test.points) if ok else ("failed", 0.0)
         except BaseException as exc:  # noqa: BLE001 - whatever the submission did ends this test only
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            text, status, score = _reason(exc, root, spec), "error", 0.0
+            text, status, score, report = _reason(exc, root, spec), "error", 0.0, None
         shown = printed.read_bytes()[:spec.output_bytes].decode("utf-8", "replace") if printed.exists() else ""
         if shown.strip():
             text += f"\n--- printed ---\n{shown}"
-        return result(score, text, status)
+        return result(score, text, status, report)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
