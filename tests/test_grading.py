@@ -99,6 +99,9 @@ def test_each_submission_gets_the_score_it_deserves_and_no_other_is_touched(tmp_
     page = (out / "unmasked" / "index.html").read_text()
     assert "unmasked: 5 / 10" in page and "gradcheck ReLU: <span class=\"fail\">FAIL" in page, page[:500]
     assert "timed out after 10 s" in (out / "hangs" / "index.html").read_text()
+    summary = (out / "index.html").read_text()
+    assert "10 submission(s)" in summary and "ReLU: gradients</td><td>9 of 10" in summary, summary
+    assert "FullyConnected: against core</td><td>0 of 10" in summary and "href='right/index.html'" in summary
 
 
 def test_a_missing_module_is_not_submitted_and_a_run_started_again_skips_what_is_graded(tmp_path):

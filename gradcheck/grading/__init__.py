@@ -88,6 +88,32 @@ def write_page(result: SubmissionResult, spec: Spec, path: Path) -> None:
     write_html(str(path), items, title=f"{result.name}: {result.score:g} / {total:g}")
 
 
+def write_summary(results: Sequence[SubmissionResult], spec: Spec, path: Path) -> None:
+    """The course's page: the score distribution (a row per tenth of the points), the tests by how many
+    submissions lost them, and every submission with its score, linked to its page."""
+    import html
+
+    total = sum(t.points for t in spec.tests) or 1.0
+    bins = [0] * 10
+    for r in results:
+        bins[min(9, int(10 * r.score / total))] += 1
+    most = max(bins) or 1
+    rows = "".join(f"<tr><td>{10 * i}-{10 * i + 10} %</td><td>{n}</td>"
+                   f"<td><div style='background:#4a7;height:0.9em;width:{200 * n / most:.0f}px'></div></td></tr>"
+                   for i, n in enumerate(bins))
+    lost = {t.name: sum(1 for r in results for u in r.tests if u.name == t.name and u.score < u.max_score)
+            for t in spec.tests}
+    tests = "".join(f"<tr><td>{html.escape(name)}</td><td>{n} of {len(results)}</td></tr>"
+                    for name, n in sorted(lost.items(), key=lambda kv: -kv[1]))
+    people = "".join(f"<tr><td><a href='{html.escape(r.name)}/index.html'>{html.escape(r.name)}</a></td>"
+                     f"<td>{r.score:g} / {total:g}</td></tr>" for r in sorted(results, key=lambda r: r.name))
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>grades</title></head><body>"
+            f"<h1>{len(results)} submission(s), mean {sum(r.score for r in results) / max(len(results), 1):.3g} "
+            f"/ {total:g}</h1><h2>Scores</h2><table>{rows}</table><h2>Tests lost most</h2><table>{tests}</table>"
+            f"<h2>Submissions</h2><table>{people}</table></body></html>")
+    path.write_text(page, encoding="utf-8")
+
+
 def write_csv(results: Sequence[SubmissionResult], spec: Spec, path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -124,4 +150,5 @@ def grade(submissions: Sequence[str | Path], spec: Spec | str | Path | None = No
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(results, spec, out / "grades.csv")
+        write_summary(results, spec, out / "index.html")
     return results

@@ -36,8 +36,8 @@ PRELOADED = ("copy", "math", "pickle", "itertools", "functools", "collections", 
              "gradcheck.check", "gradcheck.reference", "gradcheck.fuzz")
 
 
-class Exited(Exception):
-    """The submission called sys.exit (or raised SystemExit) during its test."""
+class Raised(Exception):
+    """What the submission raised during its test, said in one line (by :func:`_said`, in the test's process)."""
 
 
 @dataclass
@@ -144,34 +144,43 @@ def _in_child(root: Path, test: TestSpec, output: Path, output_bytes: int) -> tu
         if cls is None:
             return False, f"{test.module} defines no {test.cls}", None
         return _checked(cls(*test.args), test)
-    except SystemExit as exc:           # its code, said here: a SystemExit sent back may lose it
-        raise Exited(f"called sys.exit({exc.code!r})") from None
+    except MemoryError:
+        raise                           # the supervisor names the cap
+    except BaseException as exc:  # noqa: BLE001 - said here, in one line: an exception sent back may lose
+        raise Raised(_said(exc, root, output_bytes)) from None     # its attributes (a SyntaxError's line)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
 
 
-def _reason(exc: BaseException, root: Path, spec: Spec) -> str:
-    """One line for what ended a test."""
-    if isinstance(exc, CheckTimedOut):
-        return f"timed out after {spec.timeout:g} s{f' in {exc.where}' if getattr(exc, 'where', '') else ''}"
-    if isinstance(exc, MemoryCapExceeded):
-        return f"needed more than the memory cap of {spec.memory_gib:g} GiB"
-    if isinstance(exc, Exited):
-        return str(exc)
+def _said(exc: BaseException, root: Path, output_bytes: int) -> str:
+    """One line for what the submission raised (in the test's process)."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
     if isinstance(exc, SyntaxError):
         where = str(exc.filename or "").replace(str(root) + os.sep, "")
         return f"SyntaxError in {where}, line {exc.lineno}: {exc.msg}"
     if isinstance(exc, ModuleNotFoundError):
         return f"imports {exc.name!r}, which is not available to the grader"
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        return f"printed more than the output cap of {spec.output_bytes} bytes"
+        return f"printed more than the output cap of {output_bytes} bytes"
+    text = (str(exc).strip().splitlines() or [""])[0].replace(str(root) + os.sep, "")
+    return f"raised {type(exc).__name__}: {text}"
+
+
+def _reason(exc: BaseException, root: Path, spec: Spec) -> str:
+    """One line for what ended a test: a time limit, the memory cap, a process that died, or what it raised."""
+    if isinstance(exc, CheckTimedOut):
+        return f"timed out after {spec.timeout:g} s{f' in {exc.where}' if getattr(exc, 'where', '') else ''}"
+    if isinstance(exc, MemoryCapExceeded):
+        return f"needed more than the memory cap of {spec.memory_gib:g} GiB"
+    if isinstance(exc, Raised):
+        return str(exc)
     if isinstance(exc, ChildRaised):
         died = re.search(r"died, ([^(]*)", str(exc))
         return f"the test's process died, {died.group(1).strip()}" if died else \
             str(exc).replace(str(root) + os.sep, "")
-    text = (str(exc).strip().splitlines() or [""])[0].replace(str(root) + os.sep, "")
-    return f"raised {type(exc).__name__}: {text}"
+    return _said(exc, root, spec.output_bytes)
 
 
 def _copy(submission: Path, into: Path) -> Path:
