@@ -173,3 +173,39 @@ def test_the_command_grades_and_exits_2_on_usage_errors(tmp_path, capsys):
     assert "bob" in capsys.readouterr().out and (tmp_path / "out" / "grades.csv").exists()
     assert main(["grade", str(tmp_path / "no_such_submission")]) == 2
     assert "no such submission" in capsys.readouterr().err
+
+
+def _three(tmp_path: Path) -> list[Path]:
+    return [_submission(tmp_path / "subs", name, RELUS[name][0], tmp_path / "nowhere")
+            for name in ("right", "unmasked", "calls sys.exit")]
+
+
+def _scores(results) -> list[tuple[str, list[float]]]:
+    return [(r.name, [t.score for t in r.tests]) for r in results]
+
+
+def test_submissions_graded_in_worker_processes_score_as_one_by_one_and_say_how_far_they_are(tmp_path, capsys):
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(SPEC)
+    folders = _three(tmp_path)
+    alone = grade(folders, spec_path)
+    together = grade(folders, spec_path, tmp_path / "out", jobs=2, progress=True)
+    assert _scores(together) == _scores(alone) == [("right", [5, 5]), ("unmasked", [0, 5]),
+                                                   ("calls_sys.exit", [0, 5])]
+    err = capsys.readouterr().err
+    assert "graded 3/3" in err and "to go" in err, err
+
+
+@pytest.mark.cluster
+def test_submissions_graded_on_a_dask_cluster_score_as_one_by_one(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the cluster test needs the 'cluster' extra")
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(SPEC)
+    folders = _three(tmp_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        remote = grade(folders, spec_path, scheduler=cluster.scheduler_address)
+    from multiprocessing import resource_tracker
+
+    resource_tracker._resource_tracker._stop()       # as tests/test_gradcheck_cluster.py: it goes with the cluster
+    assert _scores(remote) == _scores(grade(folders, spec_path)), [t.output[:300] for t in remote[0].tests]

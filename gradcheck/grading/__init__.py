@@ -9,12 +9,17 @@ A run started again with the same ``out`` skips the submissions that already hav
 """
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import json
+import multiprocessing
 import shutil
+import sys
 import tempfile
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,28 +130,83 @@ def write_csv(results: Sequence[SubmissionResult], spec: Spec, path: Path) -> No
                              *(f"{by_name.get(t.name, 0.0):g}" for t in spec.tests)])
 
 
-def grade(submissions: Sequence[str | Path], spec: Spec | str | Path | None = None, out: str | Path | None = None
-          ) -> list[SubmissionResult]:
+def _grade_on_a_worker(path: Path, spec: Spec) -> SubmissionResult:
+    """grade_one on a Dask worker, whose process is daemonic: multiprocessing lets no daemonic process start
+    children, and each test needs one (it is ended, with its group, before the test returns)."""
+    process = multiprocessing.current_process()
+    daemon = process._config.get("daemon")
+    process._config["daemon"] = False
+    try:
+        return grade_one(path, spec)
+    finally:
+        process._config["daemon"] = daemon
+
+
+def _results(todo: list[Path], spec: Spec, jobs: int, scheduler: object | None) -> Iterator[SubmissionResult]:
+    """Each submission's result as it ends: here one after the other, in ``jobs`` forked worker processes, or on
+    the workers of a Dask scheduler (each test still in a process of its own, on whichever machine)."""
+    if scheduler is not None:
+        from distributed import Client, as_completed
+
+        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+        try:
+            futures = client.map(_grade_on_a_worker, todo, spec=spec, pure=False)
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            if client is not scheduler:
+                client.close()
+        return
+    if jobs <= 1 or len(todo) <= 1:
+        for path in todo:
+            yield grade_one(path, spec)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(grade_one, path, spec) for path in todo]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _progress(done: int, total: int, start: float, name: str) -> None:
+    elapsed = time.monotonic() - start
+    left = elapsed / done * (total - done) if done else 0.0
+    print(f"graded {done}/{total} ({name}); {elapsed:.0f} s so far, about {left:.0f} s to go", file=sys.stderr)
+
+
+def grade(submissions: Sequence[str | Path], spec: Spec | str | Path | None = None, out: str | Path | None = None,
+          *, jobs: int = 1, scheduler: object | None = None, progress: bool = False) -> list[SubmissionResult]:
     """Grade each submission (a folder or a zip) with ``spec`` (a Spec, a TOML path, or None: the course's
-    default); with ``out``, write ``out/<name>/results.json`` as each ends and ``out/grades.csv`` at the end,
-    and skip submissions whose results.json is already there."""
+    default); with ``out``, write ``out/<name>/results.json`` and the student's page as each ends and
+    ``out/grades.csv`` and the course's page at the end, and skip submissions whose results.json is already
+    there. ``jobs``: submissions graded at once in forked worker processes; ``scheduler``: a Dask scheduler's
+    address (or a Client) whose workers grade them (the ``cluster`` extra); ``progress``: a line on stderr as
+    each ends, with an estimated finish. Results are in the order of ``submissions``."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out) if out is not None else None
-    results = []
-    for submission in map(Path, submissions):
-        name = submission.stem if submission.suffix == ".zip" else submission.name
-        folder = out / name if out is not None else None
-        done = _read_back(folder, name) if folder is not None else None
+    paths = list(map(Path, submissions))
+    names = [p.stem if p.suffix == ".zip" else p.name for p in paths]
+    by_name: dict[str, SubmissionResult] = {}
+    for name in names:
+        done = _read_back(out / name, name) if out is not None else None
         if done is not None:
-            results.append(done)
-            continue
-        result = grade_one(submission, spec)
-        if folder is not None:
+            by_name[name] = done
+    todo = [p for p, n in zip(paths, names) if n not in by_name]
+    start = time.monotonic()
+    for count, result in enumerate(_results(todo, spec, jobs, scheduler), 1):
+        if out is not None:
+            folder = out / result.name
             folder.mkdir(parents=True, exist_ok=True)
             write_page(result, spec, folder / "index.html")
             (folder / "results.json.tmp").write_text(json.dumps(result.results_json(), indent=1))
             shutil.move(folder / "results.json.tmp", folder / "results.json")     # whole, or not there
-        results.append(result)
+        by_name[result.name] = result
+        if progress:
+            _progress(count, len(todo), start, result.name)
+    results = [by_name[n] for n in names]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(results, spec, out / "grades.csv")

@@ -23,6 +23,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a folder or a zip per submission")
     parser.add_argument("--spec", help="the tests, a TOML file (default: the course's exercises 1-3)")
     parser.add_argument("--out", default="graded", help="where results go (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="submissions graded at once, in worker processes (default: %(default)s)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="grade on the workers of this Dask scheduler (tcp://host:8786; the 'cluster' extra)")
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:
@@ -37,7 +41,11 @@ def main(argv: Sequence[str]) -> int:
         print(f"gradcheck grade: no such submission: {', '.join(missing)}", file=sys.stderr)
         return 2
     total = sum(t.points for t in spec.tests)
-    for result in grade(args.submissions, spec, args.out):
+    if args.jobs < 1:
+        print(f"gradcheck grade: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
+    for result in grade(args.submissions, spec, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                        progress=len(args.submissions) > 1):
         wrong = [t for t in result.tests if t.score < t.max_score]
         note = " (graded before)" if result.skipped else ""
         print(f"{result.name:<30} {result.score:>6g} / {total:g}{note}"
