@@ -2,14 +2,14 @@
 LocalCluster of two worker processes, in one group (read the ratios from one run:
 ``pytest benchmarks/test_grading_bench.py --benchmark-only``).
 
-Each round grades 4 submissions (core's layers written as a student's) with the first 6 tests of the default
-spec (FullyConnected, ReLU, SoftMax; each test in a process of its own).
+Each round grades 4 submissions (core's layers written as a student's) with the default spec (the course's
+exercises 1-3: 22 tests, each in a process of its own).
 """
 import pytest
 
 from gradcheck.grading import grade
 from gradcheck.grading.sandbox import _preload
-from gradcheck.grading.spec import Spec, load_spec
+from gradcheck.grading.spec import load_spec
 
 SUBMISSIONS = 4
 
@@ -17,7 +17,6 @@ SUBMISSIONS = 4
 def _submissions(root):
     _preload()          # the modules a test may import, loaded once before any contender is timed
     spec = load_spec()
-    spec = Spec(spec.tests[:6], timeout=spec.timeout, memory_gib=spec.memory_gib, output_bytes=spec.output_bytes)
     folders = []
     for i in range(SUBMISSIONS):
         folder = root / f"student{i}"
@@ -32,7 +31,7 @@ def _submissions(root):
 
 @pytest.mark.parametrize("contender", ["one-by-one", "jobs-2", "cluster-2"])
 def test_grading_throughput(benchmark, tmp_path, contender):
-    benchmark.group = f"grading {SUBMISSIONS} submissions x 6 tests"
+    benchmark.group = f"grading {SUBMISSIONS} submissions, the default spec"
     spec, folders = _submissions(tmp_path)
     if contender == "cluster-2":
         distributed = pytest.importorskip("distributed", reason="the cluster contender needs the 'cluster' extra")

@@ -44,7 +44,7 @@ RELUS = {
     "right": (RIGHT_RELU, None),
     "unmasked": (RIGHT_RELU.replace("e * (self.x > 0)", "e"), "gradcheck ReLU: FAIL"),
     "hangs": ("class ReLU:\n    def forward(self, x):\n        while True:\n            pass\n",
-              "timed out after 10 s in forward (ReLU.py, line 4)"),
+              "timed out after 10 s in forward (ReLU.py, line "),      # line 4 or 5: where the loop was
     "crashes": ("import os\n\nclass ReLU:\n    def forward(self, x):\n        os.kill(os.getpid(), 9)\n",
                 "the test's process died, killed by signal 9"),
     "allocates 50 GB": (RIGHT_RELU.replace("self.x = x", "self.x = x + 0 * np.ones(int(50e9 / 8))[0]"),
@@ -209,3 +209,63 @@ def test_submissions_graded_on_a_dask_cluster_score_as_one_by_one(tmp_path):
 
     resource_tracker._resource_tracker._stop()       # as tests/test_gradcheck_cluster.py: it goes with the cluster
     assert _scores(remote) == _scores(grade(folders, spec_path)), [t.output[:300] for t in remote[0].tests]
+
+
+ZOO_SPEC = """
+timeout = 30
+
+[[test]]
+name = "FullyConnected: gradients"
+module = "Layers/FullyConnected.py"
+class = "FullyConnected"
+args = [4, 3]
+input = [6, 4]
+check = "gradient"
+points = 10
+
+[[test]]
+name = "ReLU: gradients"
+module = "Layers/ReLU.py"
+class = "ReLU"
+input = [6, 4]
+check = "gradient"
+points = 5
+"""
+
+
+def _zoo_fully_connected() -> dict[str, str]:
+    """The zoo's bugs of a FullyConnected(4, 3) (bias as the last row of weights (5, 3)): name -> class name."""
+    from tests import broken_layers
+
+    found = {}
+    for name, entry in broken_layers.BROKEN.items():
+        cls = type(entry[0]())
+        try:
+            layer = cls(4, 3)
+        except Exception:  # noqa: BLE001 - another constructor: not a FullyConnected
+            continue
+        if getattr(getattr(layer, "weights", None), "shape", None) == (5, 3) and cls.__name__ not in found.values():
+            found[name] = cls.__name__
+    return found
+
+
+def test_a_submission_per_bug_class_of_the_zoo_loses_that_test_only(tmp_path):
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(ZOO_SPEC)
+    zoo = _zoo_fully_connected()
+    assert len(zoo) >= 8, zoo
+    folders = []
+    for cls in zoo.values():
+        folder = tmp_path / cls
+        (folder / "Layers").mkdir(parents=True)
+        # the zoo is loaded by the grader, so the submission may import it (as it may numpy)
+        (folder / "Layers" / "FullyConnected.py").write_text(
+            f"from tests.broken_layers import {cls} as FullyConnected  # noqa: F401\n")
+        (folder / "Layers" / "ReLU.py").write_text("from core import ReLU  # noqa: F401\n")
+        folders.append(folder)
+    import tests.broken_layers  # noqa: F401 - loaded before the tests drop their rights
+
+    for (name, _), result in zip(zoo.items(), grade(folders, spec_path)):
+        fc, relu = result.tests
+        assert fc.score == 0 and fc.status in ("failed", "error"), (name, fc.output[:300])   # error: it raised
+        assert relu.score == 5, (name, relu.output[:300])
