@@ -22,16 +22,15 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from gradcheck.report import GradcheckReport
-from gradcheck.torch import TorchTarget, _one_tensor
+from gradcheck.torch import TorchTarget, _first_line, _one_tensor
 
-__all__ = ["second_order", "forward_mode", "ORDERS", "MODES"]
-
-ORDERS = (1, 2)
-MODES = ("rev", "fwd")
+__all__ = ["second_order", "forward_mode", "batched"]
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def _untaken(label: str, kw: dict, problems: list[str]) -> GradcheckReport:
+    """A report of a check that took no step (it cannot run, or it compares without finite differences)."""
+    return GradcheckReport(target=label, mode=kw["mode"] or "full", seed=kw["seed"], step=0.0, rtol=0.0,
+                           atol=kw["atol"], problems=problems)
 
 
 # ------------------------------------------------------------------------------------------ second order
@@ -87,9 +86,7 @@ def second_order(call: Callable[[list], object], label: str, names: list[str], t
     h = _vjp(call, len(tensors), shape)
     problem, warning = _differentiable(h, tensors + [v])
     if problem is not None:
-        report = GradcheckReport(target=label, mode=kw["mode"] or "full", seed=kw["seed"], step=0.0, rtol=0.0,
-                                 atol=kw["atol"], problems=[problem])
-        return report
+        return _untaken(label, kw, [problem])
     report = check(h, label, names + ["grad_output"], tensors + [v], dtypes64, rng, kw)
     if warning:
         report.warnings.append(warning)
@@ -162,8 +159,7 @@ def forward_mode(call: Callable[[list], object], label: str, names: list[str], t
     """The forward-mode check of ``call``; ``run(target_class)`` runs gradcheck.torch's pipeline with it."""
     missing = _without_forward_mode(call, tensors)
     if missing is not None:
-        return GradcheckReport(target=label, mode=kw["mode"] or "full", seed=kw["seed"], step=0.0, rtol=0.0,
-                               atol=kw["atol"], problems=[missing])
+        return _untaken(label, kw, [missing])
     return run(ForwardModeTarget)
 
 
@@ -181,8 +177,7 @@ def batched(call: Callable[[list], object], label: str, names: list[str], tensor
     ``vmap`` staticmethod) is told apart: a problem that says so."""
     from gradcheck.reference import compare_tensors
 
-    report = GradcheckReport(target=label, mode=kw["mode"] or "full", seed=kw["seed"], step=0.0, rtol=0.0,
-                             atol=kw["atol"])
+    report = _untaken(label, kw, [])
     rng = np.random.default_rng([kw["seed"], 3])
     primal = [t.detach().to(torch.float64) if t.is_floating_point() else t.detach() for t in tensors]
     samples = [[p + 0.1 * torch.tensor(rng.standard_normal(tuple(p.shape)), dtype=p.dtype) for p in primal]
