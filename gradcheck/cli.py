@@ -12,7 +12,10 @@
                                                    forward and backward held to core's Conv (same --args)
   gradcheck mypkg:Linear --args 5 3 --reference torch.nn:Linear   ... or to a torch module
 
-Exit status: 0 all checks passed, 1 a check failed, 2 a usage error or a target that cannot be imported or built.
+  gradcheck grade --out graded submissions/*      grade a course's submissions (gradcheck grade --help)
+
+Exit status: 0 all checks passed, 1 a check failed, 2 a usage error or a target that cannot be imported or built,
+130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM, 141 its output closed (gradcheck | head).
 """
 from __future__ import annotations
 

@@ -102,6 +102,9 @@ def test_help_shows_defaults_without_markup(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "(default: 8)" in out and "(default: full)" in out and "``" not in out
+    for status in ("0 all checks passed", "1 a check failed", "2 a usage error", "130 stopped by Ctrl-C",
+                   "143 stopped by SIGTERM", "141 its output closed"):       # every status the README documents
+        assert status in out, status
 
 
 def test_step_option_and_its_old_name(capsys):
