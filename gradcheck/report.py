@@ -35,6 +35,7 @@ class ElementArrays:
     checked: np.ndarray         # bool
     level: np.ndarray           # the round of the ladder each element was settled at (its step: h / 8^level)
     values: np.ndarray          # the tensor's values at the checked point
+    kink: np.ndarray | None = None      # bool: passed at a kink, between its one-sided slopes (None: no kinks)
 
     @property
     def badness(self) -> np.ndarray:
@@ -292,6 +293,10 @@ def invariants(report: GradcheckReport) -> list[str]:
                 out.append(f"{t.name}: {t.checked} checked + {t.skipped_count} not checked != {size} elements")
             if t.ok and t.checked != size:
                 out.append(f"{t.name}: PASS with {t.checked} of {size} elements checked")
+            _summary_laws(t, e, out)
+        for text, what in ((t.hint, "hint"), (t.note, "note")):
+            if text is not None and (not text.strip() or text.rstrip().endswith(";") or "; None" in text):
+                out.append(f"{t.name}: the {what} is not well formed: {text!r}")
         with np.errstate(all="ignore"):
             badness = [np.nan_to_num(np.float64(w.abs_error) / max(w.tolerance, 1e-300), nan=np.inf) for w in t.worst]
         if any(a < b for a, b in zip(badness, badness[1:])):
@@ -303,3 +308,23 @@ def invariants(report: GradcheckReport) -> list[str]:
             if not (badness[0] == worst_failed or badness[0] >= worst_failed * (1 - 1e-9)):
                 out.append(f"{t.name}: a failing element is worse than the first of the worst list")
     return out
+
+
+def _summary_laws(t: TensorCheck, e: ElementArrays, out: list[str]) -> None:
+    """In full mode a tensor's summary is its elements': the largest error and tolerance are those of the
+    elements checked away from a kink, and each of those that passed is within its tolerance."""
+    kink = np.zeros(e.checked.shape, dtype=bool) if e.kink is None else e.kink
+    smooth = e.checked & ~kink
+    with np.errstate(all="ignore"):
+        error = np.abs(e.analytic - e.numeric)
+    for value, column, name in ((t.max_tolerance, e.tolerance, "max tol"), (t.max_abs_error, error, "max abs err")):
+        largest = float(np.max(np.where(smooth, np.nan_to_num(column, nan=np.inf), 0.0), initial=0.0))
+        value = float(np.nan_to_num(value, nan=np.inf))        # a NaN error (a NaN analytic value) is the worst
+        if not (value == largest or abs(value - largest) <= 1e-12 * abs(largest)):
+            out.append(f"{t.name}: {name} = {value:.6g}, but the elements checked away from a kink give {largest:.6g}")
+    passed = smooth & ~e.failed & np.isfinite(e.numeric)
+    over = passed & ~(error <= e.tolerance * (1 + 1e-12))
+    if over.any():
+        k = tuple(int(i) for i in np.argwhere(over)[0])
+        out.append(f"{t.name}: element {k} passed away from a kink with |analytic - numeric| = {error[k]:.6g} over "
+                   f"its tolerance {e.tolerance[k]:.6g}")

@@ -603,7 +603,8 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
     # out's arrays and the analytic copy are this check's own; the tensor is the caller's live array
     check.elements = ElementArrays(a.reshape(shape), out.numeric.reshape(shape), out.tolerance.reshape(shape),
                                    (out.failed & out.checked).reshape(shape), out.checked.reshape(shape),
-                                   out.level.reshape(shape), np.array(tensor, dtype=np.float64, copy=True))
+                                   out.level.reshape(shape), np.array(tensor, dtype=np.float64, copy=True),
+                                   (out.kink & out.checked).reshape(shape))
     return check
 
 
