@@ -508,7 +508,9 @@ def _plan(args: argparse.Namespace) -> _Plan:
                              "layer takes one input")
         obj = _build(factory, args.target, args.ctor_args, args.assign)
         if not (is_layer(obj) or _is_loss(obj)):
-            raise UsageError(f"{args.target} built a {type(obj).__name__}, which has no forward/backward")
+            from gradcheck.targets import protocol_problem
+
+            raise UsageError(f"{args.target}: {protocol_problem(obj)}")
         return _Plan([_check_of(_factory(factory, args.target, args), args.target, args)])
     plan = _Plan()
     for name, cls in _layer_classes(module):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["diagnose"]
+__all__ = ["diagnose", "pattern"]
 
 
 def _near(value: float, target: float, rel: float = 1e-3) -> bool:
@@ -65,6 +65,53 @@ def _shifted(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tole
                 return (f"analytic equals the numeric gradient moved by one place along axis {axis} (analytic[i] = "
                         f"numeric[i {'+' if shift > 0 else '-'} 1]): an off-by-one in padding or indexing "
                         "(padding that is right for odd kernels only?)")
+    return None
+
+
+def _same(a: np.ndarray, b: np.ndarray, tol: np.ndarray, failed: np.ndarray) -> bool:
+    """``a`` equals ``b`` within ``tol`` wherever ``b`` is known (fast mode leaves the elements of agreeing
+    directions without an estimate), and that covers every failed element."""
+    known = np.isfinite(b) & np.isfinite(tol)
+    if not known[failed].all() or known.sum() < 2:
+        return False
+    return bool((np.abs(a - b) <= tol + 1e-9 * np.abs(b))[known].all())
+
+
+def _reordered(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray) -> str | None:
+    """Analytic equals numeric reversed along an axis, or with two axes of one length swapped (a flipped or
+    transposed kernel; the 2-D transpose is :func:`_what`'s)."""
+    for axis in range(analytic.ndim):
+        if analytic.shape[axis] >= 2 and \
+                _same(analytic, np.flip(numeric, axis), np.flip(tolerance, axis), failed):
+            return (f"analytic equals the numeric gradient reversed along axis {axis}: a flipped kernel or index "
+                    "(convolution where forward correlates, or k - 1 - j for j)?")
+    if analytic.ndim > 2:
+        for i in range(analytic.ndim):
+            for j in range(i + 1, analytic.ndim):
+                if analytic.shape[i] == analytic.shape[j] >= 2 and \
+                        _same(analytic, np.swapaxes(numeric, i, j), np.swapaxes(tolerance, i, j), failed):
+                    return (f"analytic equals the numeric gradient with axes {i} and {j} swapped: a transposed "
+                            "kernel (or its two spatial axes) in backward?")
+    return None
+
+
+def _unreached(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray) -> str | None:
+    """Backward leaves a trailing block of positions along an axis exactly zero (in every row) where forward
+    depends on them: it reaches only the first positions, as a stride or dilation dropped from backward's index
+    arithmetic does (o + k where forward reads o * stride + k)."""
+    for axis in range(analytic.ndim - 1, 0, -1):        # axis 0 is the batch, whose rows are alike
+        n = analytic.shape[axis]
+        other = tuple(k for k in range(analytic.ndim) if k != axis)
+        zero = np.all(analytic == 0, axis=other)
+        reached = np.flatnonzero(~zero)
+        if not len(reached) or reached[-1] >= n - 1:
+            continue
+        first = int(reached[-1]) + 1
+        tail = np.take(failed, range(first, n), axis=axis)
+        if tail.any() and np.take(np.abs(numeric) > tolerance, range(first, n), axis=axis).any():
+            return (f"the analytic gradient is exactly 0 at positions {first}-{n - 1} of axis {axis} in every row, "
+                    f"where the numeric one is not: backward reaches only the first {first} of {n} positions (a "
+                    "stride or dilation ignored in backward, or a loop that stops early?)")
     return None
 
 
@@ -134,6 +181,57 @@ def diagnose(name: str, analytic: np.ndarray, numeric: np.ndarray, failed: np.nd
     if non_finite:
         return non_finite
     what = _what(analytic, numeric, failed, tolerance, batch, factors or {}) or \
-        _shifted(analytic, numeric, failed, tolerance) or _row_coupling(analytic, numeric, failed, tolerance)
+        _shifted(analytic, numeric, failed, tolerance) or _reordered(analytic, numeric, failed, tolerance) or \
+        _unreached(analytic, numeric, failed, tolerance) or _row_coupling(analytic, numeric, failed, tolerance)
     hints = [h for h in (_where(name, failed), what) if h]
     return "; ".join(hints) or None
+
+
+def _positions(axis: int, hit: np.ndarray, size: int) -> str | None:
+    """Which positions of ``axis`` hold failures, when they are not all of them."""
+    idx = np.flatnonzero(hit)
+    if len(idx) == size:
+        return None
+    if len(idx) == 1:
+        return f"only at position {int(idx[0])} of axis {axis}"
+    run = bool(np.all(np.diff(idx) == 1))
+    if run and idx[-1] == size - 1:
+        return f"only in the last {len(idx)} positions of axis {axis} (from {int(idx[0])})"
+    if run and idx[0] == 0:
+        return f"only in the first {len(idx)} positions of axis {axis}"
+    if run:
+        return f"only at positions {int(idx[0])}-{int(idx[-1])} of axis {axis}"
+    step = np.diff(idx)
+    if len(idx) >= 3 and np.all(step == step[0]):
+        return f"only at every {int(step[0])}th position of axis {axis} (from {int(idx[0])})"
+    if len(idx) <= 4:
+        return f"only at positions {', '.join(str(int(i)) for i in idx)} of axis {axis}"
+    return None
+
+
+def pattern(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray) -> str | None:
+    """One line on where a tensor's wrong elements are and what their values look like, or None when none
+    failed: how many, the axes they are confined to (one position, the first or last positions, a stride),
+    and a value pattern they all share (analytic or numeric zero, the sign, a constant ratio)."""
+    if not failed.any():
+        return None
+    parts = [f"{int(failed.sum())} of {failed.size} wrong"]
+    if failed.ndim:
+        for axis in range(failed.ndim):
+            other = tuple(k for k in range(failed.ndim) if k != axis)
+            where = _positions(axis, failed.any(axis=other) if other else failed, failed.shape[axis])
+            if where:
+                parts.append(where)
+    a, n, tol = analytic[failed], numeric[failed], tolerance[failed]
+    with np.errstate(all="ignore"):
+        if np.all(np.abs(a) <= tol):
+            parts.append("analytic is 0 at each")
+        elif np.all(np.abs(n) <= tol):
+            parts.append("numeric is 0 at each (analytic is not)")
+        elif np.all(np.abs(n) > tol):
+            ratio = a / n
+            if np.ptp(ratio) <= 1e-3 * np.abs(ratio).mean():
+                parts.append(f"analytic = {float(ratio.mean()):.4g} x numeric at each")
+            elif np.all(ratio < 0):
+                parts.append("the sign differs at each")
+    return ", ".join(parts)

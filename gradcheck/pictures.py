@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradcheck.report import GradcheckReport, TensorCheck, compared, settings_text
+from gradcheck.report import GradcheckReport, TensorCheck, compared, settings_text, worst_ratio
 
 __all__ = ["grid", "grid_position", "tensor_figure", "step_figure", "report_html", "write_html", "SIDE_BY_SIDE"]
 
@@ -87,6 +87,8 @@ def tensor_figure(t: TensorCheck, sides: tuple[str, str] = ("analytic", "numeric
     plt = _pyplot()
     if plt is None or t.elements is None:
         return None
+    from matplotlib.colors import TwoSlopeNorm
+
     e = t.elements
     badness = grid(e.badness)
     small = e.analytic.size <= SIDE_BY_SIDE
@@ -95,10 +97,14 @@ def tensor_figure(t: TensorCheck, sides: tuple[str, str] = ("analytic", "numeric
     width = min(16.0, max(3.5, 2.4 + 2.2 * panels * min(max(aspect, 0.6), 4.0)))
     fig, axes = plt.subplots(1, panels, figsize=(width, 2.6 + (0.3 if badness.shape[0] > 1 else 0)), squeeze=False)
     ax = axes[0, 0]
-    with np.errstate(divide="ignore"):
-        image = ax.imshow(np.log10(np.maximum(badness, 1e-3)), cmap="RdYlGn_r", vmin=-2, vmax=2,
-                          interpolation="nearest", aspect="auto")
-    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, ticks=[-2, -1, 0, 1, 2],
+    # log10 of err/tol, green below the pass line 1 and red above it, up to the tensor's worst: the darkest red
+    # is where the error is largest, not only over 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = max(2.0, float(np.ceil(np.log10(np.nanmax(badness, initial=1.0)))))
+        image = ax.imshow(np.log10(np.maximum(badness, 1e-3)), cmap="RdYlGn_r", interpolation="nearest",
+                          aspect="auto", norm=TwoSlopeNorm(vmin=-2, vcenter=0, vmax=top))
+    ticks = [-2, 0, *sorted({1.0, top / 2, top} if top > 2 else {1.0, 2.0})]
+    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, ticks=[round(v) for v in ticks],
                  format=lambda v, _: f"{10.0 ** v:g}")
     left, right = sides
     ax.set_title(f"{t.name}: |{left[0]} - {right[0]}| / tolerance", fontsize=9)
@@ -162,7 +168,17 @@ def _png(fig) -> str:
 _STYLE = ("<style>.gradcheck{font-family:sans-serif;font-size:13px}.gradcheck table{border-collapse:collapse}"
           ".gradcheck td,.gradcheck th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
           ".gradcheck .pass{color:#1a7f37;font-weight:bold}.gradcheck .fail{color:#c62828;font-weight:bold}"
-          ".gradcheck figure{margin:8px 0}.gradcheck figcaption{font-size:12px;color:#333}</style>")
+          ".gradcheck figure{margin:8px 0}.gradcheck img{max-width:100%;height:auto}"
+          ".gradcheck figcaption{font-size:12px;color:#333}</style>")
+
+
+_COLOURS = {"pass": "#1a7f37", "fail": "#c62828"}
+
+
+def _mark(kind: str, text: str, tag: str = "span") -> str:
+    """``text`` in the colour of ``kind`` ("pass" or "fail"), styled inline too: a notebook that drops the
+    page's <style> (JupyterLab's sanitiser, VS Code, GitHub) still shows FAIL in red."""
+    return f'<{tag} class="{kind}" style="color:{_COLOURS[kind]};font-weight:bold">{text}</{tag}>'
 
 
 def _tensor_rows(report: GradcheckReport) -> str:
@@ -170,7 +186,7 @@ def _tensor_rows(report: GradcheckReport) -> str:
             "<th>skipped</th><th>max rel err</th><th></th></tr>")
     rows = []
     for t in report.tensors:
-        verdict = '<span class="pass">ok</span>' if t.ok else '<span class="fail">FAIL</span>'
+        verdict = _mark("pass", "ok") if t.ok else _mark("fail", "FAIL")
         rows.append(f"<tr><td style='text-align:left'>{html.escape(t.name)}</td><td>{t.shape}</td><td>{t.method}</td>"
                     f"<td>{t.checked}</td><td>{t.failed}</td><td>{t.kinks}</td><td>{t.skipped_count}</td>"
                     f"<td>{t.max_rel_error:.3g}</td><td>{verdict}</td></tr>")
@@ -178,11 +194,15 @@ def _tensor_rows(report: GradcheckReport) -> str:
 
 
 def _caption(t: TensorCheck, sides: tuple[str, str] = ("analytic", "numeric")) -> str:
-    worst = "; ".join(f"{list(w.index)}: {sides[0]} {w.analytic:.6g}, {sides[1]} {w.numeric:.6g}, tolerance "
-                      f"{w.tolerance:.2g}" for w in t.worst[:5])
     parts = [f"<b>{html.escape(t.name)}</b> {t.shape}: {t.failed} wrong of {t.checked} checked"]
-    if worst and not t.ok:
-        parts.append(f"worst (boxed): {html.escape(worst)}")
+    if t.worst and not t.ok:
+        head = "".join(f"<th>{c}</th>" for c in ("index (boxed)", *sides, "abs err", "tolerance", "err / tol"))
+        rows = "".join(f"<tr><td>{list(w.index)}</td><td>{w.analytic:.6g}</td><td>{w.numeric:.6g}</td>"
+                       f"<td>{w.abs_error:.3g}</td><td>{w.tolerance:.2g}</td><td>{worst_ratio(w):.3g}</td></tr>"
+                       for w in t.worst[:5])
+        parts.append(f'<table class="worst">{head}{rows}</table>')
+    if t.pattern:
+        parts.append(f"pattern: {html.escape(t.pattern)}")
     if t.hint:
         parts.append(f"hint: {html.escape(t.hint)}")
     return "<br>".join(parts)
@@ -202,13 +222,13 @@ def _worst_step_curve(report: GradcheckReport, t: TensorCheck):
 def report_html(report: GradcheckReport, *, pictures: bool = True, context: str | None = None) -> str:
     """One report as an HTML fragment: verdict, settings, tensor table, problems and warnings, and a
     picture of every tensor (failing tensors first)."""
-    verdict = '<span class="pass">PASS</span>' if report.ok else '<span class="fail">FAIL</span>'
+    verdict = _mark("pass", "PASS") if report.ok else _mark("fail", "FAIL")
     parts = [f'<div class="gradcheck"><h3>gradcheck {html.escape(report.target)}: {verdict}</h3>',
              f"<p>{html.escape(settings_text(report))}</p>"]
     if context:
         parts.append(f"<pre>{html.escape(context)}</pre>")
     parts.append(_tensor_rows(report))
-    parts += [f'<p class="fail">PROBLEM: {html.escape(p)}</p>' for p in report.problems]
+    parts += [_mark("fail", f"PROBLEM: {html.escape(p)}", "p") for p in report.problems]
     parts += [f"<p>warning: {html.escape(w)}</p>" for w in report.warnings]
     plt = _pyplot() if pictures else None
     if pictures and plt is None:

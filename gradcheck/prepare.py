@@ -101,7 +101,7 @@ def _working_itemsize(output: np.ndarray) -> tuple[int, str | None]:
 
 
 def validate_settings(mode: str | None, step: float | None, rtol: float | None, atol: float) -> None:
-    """Raise ValueError for a setting that would make a verdict meaningless (see the README's table)."""
+    """Raise ValueError for a setting that would make a verdict meaningless (see the table in docs/checking.md)."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"gradcheck: mode must be one of {MODES}, got {mode!r}")
     checks = [("step", step, 0.0, MAX_STEP, False), ("rtol", rtol, 0.0, MAX_RTOL, True),

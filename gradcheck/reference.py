@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.carry import Carried, CarryError, by_mapping, candidates
+from gradcheck.diagnosis import pattern
 from gradcheck.parameters import assign, find_parameters, per_call_arrays, resolve
 from gradcheck.prepare import input_array
 from gradcheck.report import ElementArrays, ElementError, GradcheckReport, GradientCheckError, TensorCheck, invariants
@@ -266,7 +267,7 @@ def compare_tensors(name: str, layer: np.ndarray, reference: np.ndarray, eps: fl
                         max_abs_error=float(np.nan_to_num(error, nan=np.inf).max(initial=0.0)),
                         max_rel_error=float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0)), worst=worst,
                         scale=float(np.abs(r[finite]).max(initial=0.0)), max_tolerance=float(tol.max(initial=0.0)),
-                        hint=_hint(name, a, r, failed, tol, batch))
+                        hint=_hint(name, a, r, failed, tol, batch), pattern=pattern(a, r, failed, tol))
     check.elements = ElementArrays(analytic=a, numeric=r, tolerance=tol, failed=failed,
                                    checked=np.ones(a.shape, dtype=bool), level=np.zeros(a.shape, dtype=int), values=r)
     return check

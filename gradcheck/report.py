@@ -67,6 +67,7 @@ class TensorCheck:
     evaluations: int = 0            # forward evaluations of the numeric pass for this tensor
     seconds: float = 0.0            # wall time of the numeric pass for this tensor
     hint: str | None = None
+    pattern: str | None = None      # where the wrong elements are and what they look like, one line
     note: str | None = None
     # every element (set by the check; not a field, so neither to_dict nor repr carry it)
     elements: ClassVar[ElementArrays | None] = None
@@ -243,6 +244,7 @@ def format_report(report: GradcheckReport) -> str:
     header = f"  {'tensor':<24} {'shape':<14} {'method':<10} {'checked':>7} {'failed':>6} {'kinks':>5} " \
              f"{'skipped':>7} {'max abs err':>11} {'max tol':>9} {'max rel err':>11} {'forwards':>8} {'seconds':>7}"
     lines.append(header)
+    rules: dict[str, None] = {}
     for t in report.tensors:
         lines.append(f"  {t.name:<24} {str(t.shape):<14} {t.method:<10} {t.checked:>7} {t.failed:>6} {t.kinks:>5} "
                      f"{sum(t.skipped.values()):>7} {t.max_abs_error:>11.3g} {t.max_tolerance:>9.3g} "
@@ -258,16 +260,26 @@ def format_report(report: GradcheckReport) -> str:
         if not t.failed:
             continue
         left, right, rule = compared(report, t)
-        lines.append(f"  {t.name}: {t.failed} element(s) wrong; worst ({rule}):")
-        lines.append(f"    {'index':<16} {left:>13} {right:>13} {'abs err':>11} {'tolerance':>11}")
+        rules.setdefault(rule, None)
+        lines.append(f"  {t.name}: {t.failed} element(s) wrong; the worst, by err/tol (over 1 fails):")
+        lines.append(f"    {'index':<16} {left:>13} {right:>13} {'abs err':>11} {'tolerance':>11} {'err/tol':>9}")
         for e in t.worst:
             lines.append(f"    {str(e.index):<16} {_g(e.analytic):>13} {_g(e.numeric):>13} "
-                         f"{e.abs_error:>11.3g} {e.tolerance:>11.3g}")
+                         f"{e.abs_error:>11.3g} {e.tolerance:>11.3g} {worst_ratio(e):>9.3g}")
+        if t.pattern:
+            lines.append(f"    pattern: {t.pattern}")
         if t.hint:
             lines.append(f"    hint: {t.hint}")
     lines.extend(f"  PROBLEM: {p}" for p in report.problems)
     lines.extend(f"  warning: {w}" for w in report.warnings)
+    lines.extend(f"  {rule}" for rule in rules)          # the rule in force, once, under the tensors it judged
     return "\n".join(lines)
+
+
+def worst_ratio(e: ElementError) -> float:
+    """``|error| / tolerance`` of a worst-list element, the key the list is sorted by (NaN counts as inf)."""
+    with np.errstate(all="ignore"):
+        return float(np.nan_to_num(np.float64(e.abs_error) / max(e.tolerance, 1e-300), nan=np.inf))
 
 
 def invariants(report: GradcheckReport) -> list[str]:
@@ -294,11 +306,13 @@ def invariants(report: GradcheckReport) -> list[str]:
             if t.ok and t.checked != size:
                 out.append(f"{t.name}: PASS with {t.checked} of {size} elements checked")
             _summary_laws(t, e, out)
+        if t.pattern and not t.pattern.startswith(f"{t.failed} of {size} wrong"):
+            out.append(f"{t.name}: the pattern {t.pattern!r} does not start with its {t.failed} wrong of {size}")
         for text, what in ((t.hint, "hint"), (t.note, "note")):
             if text is not None and (not text.strip() or text.rstrip().endswith(";") or "; None" in text):
                 out.append(f"{t.name}: the {what} is not well formed: {text!r}")
         with np.errstate(all="ignore"):
-            badness = [np.nan_to_num(np.float64(w.abs_error) / max(w.tolerance, 1e-300), nan=np.inf) for w in t.worst]
+            badness = [worst_ratio(w) for w in t.worst]
         if any(a < b for a, b in zip(badness, badness[1:])):
             out.append(f"{t.name}: the worst list is not in order of |error| / tolerance")
         if t.failed and t.worst:

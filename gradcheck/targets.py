@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -258,6 +259,9 @@ class LayerTarget(Target):
 
     def __init__(self, layer, x: np.ndarray, rng: np.random.Generator,
                  before_forward: Callable[[], None] | None = None) -> None:
+        missing = protocol_problem(layer)
+        if missing:
+            raise TypeError(missing)
         self.layer, self.label = layer, describe(layer)
         self.held = self.owners = with_sublayers([("", layer)])
         # integer and boolean inputs (indices, masks) are not perturbed and not converted; their second point
@@ -280,7 +284,14 @@ class LayerTarget(Target):
     def _layer_forward(self, x: np.ndarray) -> object:
         """The layer's forward, in the nnfs book's convention too: ``forward(inputs, training)`` (called with
         training=True, as before a backward), returning None with the result in ``self.output``."""
-        out = self.layer.forward(x, *self._extra)
+        try:
+            out = self.layer.forward(x, *self._extra)
+        except (ValueError, IndexError) as error:
+            clue = width_clue(self.layer, x, error)
+            if clue is None:
+                raise
+            raise type(error)(f"{type(self.layer).__name__}.forward raised {type(error).__name__} on an input of "
+                              f"shape {x.shape}: {error}; {clue}") from error
         if out is None and isinstance(getattr(self.layer, "output", None), np.ndarray):
             return self.layer.output
         return out
@@ -526,3 +537,48 @@ class FunctionTarget(Target):
 
     def use_checked_point_as_other(self) -> None:
         self.others = {k: v.copy() for k, v in self.inputs.items()}
+
+
+_WIDTH_NAMES = ("input_size", "in_features", "input_dim", "n_in", "fan_in", "num_features", "in_channels")
+
+
+def width_clue(layer, x: np.ndarray, error: BaseException | None = None) -> str | None:
+    """What the layer says its input width is, where that differs from ``x``'s (axis 1), or None: an integer
+    attribute named like an input size, else the rows of a 2-D float array it holds where ``error``'s message
+    names both sizes (numpy's matmul does): "the layer expects width 5 (input_size = 5), the input has width 4".
+    Called when forward has raised, so a layer that names its width and agrees with the input is left alone
+    (the error is elsewhere), and an embedding's table (rows by index, not by width) is not taken for one."""
+    if x.ndim < 2:
+        return None
+    width = x.shape[1]
+    named = [(int(v), f"{name} = {int(v)}") for name in _WIDTH_NAMES
+             if isinstance(v := getattr(layer, name, None), (int, np.integer)) and not isinstance(v, bool)]
+    text = re.findall(r"\d+", str(error)) if error is not None else []
+    held = [(v.shape[0], f"{name} of shape {v.shape}") for name, v in sorted(getattr(layer, "__dict__", {}).items())
+            if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind == "f"
+            and str(v.shape[0]) in text and str(width) in text]
+    says = named or held
+    if not says or any(w == width for w, _ in says):
+        return None
+    expected, source = says[0]
+    shape = (x.shape[0], expected, *x.shape[2:])
+    return (f"the layer expects width {expected} ({source}), the input has width {width}: give an input of shape "
+            f"{shape} (from the command, --features {expected} or --shape {','.join(map(str, shape))})")
+
+
+def protocol_problem(layer) -> str | None:
+    """What a layer lacks of the protocol (callable ``forward(input_tensor)`` and ``backward(error_tensor)``),
+    naming the methods it has that look like the missing one; None when it has both."""
+    if isinstance(layer, type):
+        return (f"{layer.__name__} is a class: pass an instance ({layer.__name__}(...)), built with its "
+                "constructor's arguments")
+    missing = [name for name in ("forward", "backward") if not callable(getattr(layer, name, None))]
+    if not missing:
+        return None
+    methods = [m for m in dir(layer) if not m.startswith("__") and callable(getattr(layer, m, None))]
+    words = ("forward", "backward", "grad", "backprop", "call", "predict")
+    near = [m for m in methods if m not in ("forward", "backward") and any(w in m.lower() for w in words)]
+    text = (f"{type(layer).__name__} has no {' and no '.join(f'{name}()' for name in missing)}: a layer needs "
+            "forward(input_tensor) and backward(error_tensor) (a loss: forward(prediction, label) and "
+            "backward(label))")
+    return text + (f"; it has {', '.join(near)}: rename it, or wrap the layer" if near else "")

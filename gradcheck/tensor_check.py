@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from gradcheck.diagnosis import diagnose
+from gradcheck.diagnosis import diagnose, pattern
 from gradcheck.numeric import (
     DOMAIN_ERRORS,
     SAFETY,
@@ -598,7 +598,9 @@ def _summarise(name: str, tensor: np.ndarray, a: np.ndarray, out: _Elements, met
                         one_sided=int(out.one_sided.sum()), refined=int((out.checked & (out.level > 0)).sum()),
                         noisy=int(out.noisy.sum()), scale=float(np.nanmax(np.abs(out.numeric), initial=0.0)),
                         max_tolerance=float(np.where(smooth, out.tolerance, 0.0).max(initial=0.0)),
-                        skipped=out.skipped, hint=hint, note=note)
+                        skipped=out.skipped, hint=hint, note=note,
+                        pattern=pattern(a.reshape(shape), out.numeric.reshape(shape),
+                                        (out.failed & out.checked).reshape(shape), out.tolerance.reshape(shape)))
     # every element, for the pictures (not part of to_dict or the text): NaN where an element was not reached
     # out's arrays and the analytic copy are this check's own; the tensor is the caller's live array
     check.elements = ElementArrays(a.reshape(shape), out.numeric.reshape(shape), out.tolerance.reshape(shape),

@@ -1484,3 +1484,69 @@ class HeldInAnObject:
 BROKEN.update({"weights held in a plain object (not a layer), gradient 0.1 % off": (
     lambda: HeldInAnObject(wrong=True), (4, 3), "params.weights", "params.weights")})
 CORRECT.update({"weights held in a plain object (not a layer)": (HeldInAnObject, (4, 3))})
+
+
+class StridedConv1D:
+    """Valid 1-D correlation of one channel with a kernel of ``k`` taps at stride ``s``: x (B, N) -> y (B, O),
+    y[:, o] = sum_j w[j] x[:, o*s + j]. ``wrong``: backward scatters the input gradient to o + j, the stride
+    dropped, so the positions past (O - 1) + k get none."""
+
+    def __init__(self, k: int = 3, s: int = 2, wrong: bool = False) -> None:
+        self.weights = np.linspace(-1.0, 1.5, k)
+        self.k, self.s, self.wrong = k, s, wrong
+
+    def forward(self, x):
+        self.x = x
+        windows = np.lib.stride_tricks.sliding_window_view(x, self.k, axis=1)[:, ::self.s]     # (B, O, k)
+        return windows @ self.weights
+
+    def backward(self, e):
+        windows = np.lib.stride_tricks.sliding_window_view(self.x, self.k, axis=1)[:, ::self.s]
+        self.gradient_weights = np.einsum("bo,boj->j", e, windows)
+        dx = np.zeros_like(self.x)
+        step = 1 if self.wrong else self.s
+        for o in range(e.shape[1]):
+            dx[:, o * step:o * step + self.k] += e[:, o:o + 1] * self.weights
+        return dx
+
+
+class KernelConv2D:
+    """Valid 2-D correlation, one output map: x (B, C, H, W), w (C, k, k), y[b, i, j] = sum w[c, u, v]
+    x[b, c, i + u, j + v]. ``bug``: "flipped" reverses the weight gradient's last axis (a convolution where
+    forward correlates), "transposed" swaps its two spatial axes."""
+
+    def __init__(self, channels: int = 2, k: int = 3, bug: str | None = None) -> None:
+        self.weights = np.random.default_rng(7).standard_normal((channels, k, k))
+        self.k, self.bug = k, bug
+
+    def _windows(self):
+        w = np.lib.stride_tricks.sliding_window_view(self.x, (self.k, self.k), axis=(2, 3))   # (B, C, I, J, k, k)
+        return w
+
+    def forward(self, x):
+        self.x = x
+        return np.einsum("bcijuv,cuv->bij", self._windows(), self.weights)
+
+    def backward(self, e):
+        g = np.einsum("bij,bcijuv->cuv", e, self._windows())
+        if self.bug == "flipped":
+            g = g[:, :, ::-1]
+        elif self.bug == "transposed":
+            g = np.swapaxes(g, 1, 2)
+        self.gradient_weights = g
+        dx = np.zeros_like(self.x)
+        for u in range(self.k):
+            for v in range(self.k):
+                dx[:, :, u:u + e.shape[1], v:v + e.shape[2]] += e[:, None] * self.weights[None, :, u, v, None, None]
+        return dx
+
+
+BROKEN.update({
+    "strided conv 1-D, stride ignored in backward": (lambda: StridedConv1D(wrong=True), (3, 11), "input",
+                                                    "reaches only the first 7 of 11 positions"),
+    "conv 2-D, weight gradient flipped": (lambda: KernelConv2D(bug="flipped"), (2, 2, 5, 5), "weights",
+                                          "reversed along axis 2"),
+    "conv 2-D, weight gradient's spatial axes swapped": (lambda: KernelConv2D(bug="transposed"), (2, 2, 5, 5),
+                                                         "weights", "axes 1 and 2 swapped"),
+})
+CORRECT.update({"strided conv 1-D": (StridedConv1D, (3, 11)), "conv 2-D, one output map": (KernelConv2D, (2, 2, 5, 5))})

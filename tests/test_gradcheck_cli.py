@@ -67,7 +67,7 @@ def test_a_module_checks_every_layer_class_that_builds_without_arguments(capsys)
     (["core:ReLU", "--features", "3", "--rtol", "-1"], "--rtol must be"),
     (["core:ReLU", "--shape", "2,x"], "--shape"),
     (["core:ReLU", "--features", "3", "--set", "nonsense"], "NAME=VALUE"),
-    (["core:Sgd", "--args", "0.1", "--features", "3"], "no forward/backward"),
+    (["core:Sgd", "--args", "0.1", "--features", "3"], "Sgd has no forward() and no backward(): a layer needs"),
     (["--no-such-option"], "unrecognized arguments"),
 ])
 def test_usage_errors_exit_2_with_a_message(argv, message, capsys):
@@ -103,7 +103,7 @@ def test_help_shows_defaults_without_markup(capsys):
     out = capsys.readouterr().out
     assert "(default: 8)" in out and "(default: full)" in out and "``" not in out
     for status in ("0 all checks passed", "1 a check failed", "2 a usage error", "130 stopped by Ctrl-C",
-                   "143 stopped by SIGTERM", "141 its output closed"):       # every status the README documents
+                   "143 stopped by SIGTERM", "141 its output closed"):       # every status docs/checking.md documents
         assert status in out, status
 
 

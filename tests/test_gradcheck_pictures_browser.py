@@ -18,7 +18,8 @@ pytest.importorskip("matplotlib", reason="the pictures need the 'plot' extra")
 # counts the images the browser decoded, into the page, for --dump-dom to show
 _COUNT = ("<script>addEventListener('load', () => { const n = [...document.images].filter(i => i.complete && "
           "i.naturalWidth > 0).length; document.body.insertAdjacentHTML('beforeend', `<p id='decoded'>decoded "
-          "${n} of ${document.images.length}</p>`); });</script>")
+          "${n} of ${document.images.length}</p><p id='width'>page width ${document.documentElement.scrollWidth}"
+          "</p>`); });</script>")
 
 
 def _chromium(processes, *args: str) -> str:
@@ -32,10 +33,13 @@ def test_a_failing_conv_check_renders_in_chromium(tmp_path, processes):
     write_html(str(page), [("conv with one wrong channel", report)])
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text().replace("</body>", _COUNT + "</body>"))
-    dom = _chromium(processes, "--dump-dom", probe.as_uri())
+    dom = _chromium(processes, "--dump-dom", "--window-size=1280,900", probe.as_uri())
     expected = len(report.tensors) + 1          # every tensor, and the failing one's step curve
     assert f"decoded {expected} of {expected}" in dom, dom[-500:]
-    assert "gradcheck Conv((1, 1), (3, 3, 3), 2): <span class=\"fail\">FAIL</span>" in dom
+    # the page fits a 1280 px window: the pictures scale down instead of running off its right edge
+    assert "page width 1280<" in dom or int(dom.split("page width ")[1].split("<")[0]) <= 1280, dom[-300:]
+    assert "gradcheck Conv((1, 1), (3, 3, 3), 2): " \
+        "<span class=\"fail\" style=\"color:#c62828;font-weight:bold\">FAIL</span>" in dom
     shot = tmp_path / "shot.png"
     _chromium(processes, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
     from matplotlib.image import imread

@@ -353,5 +353,5 @@ def test_the_command_against_a_reference_in_a_pipe_ends_with_its_check(processes
     head.stdin.close()
     out = head.stdout.read()
     head.wait(timeout=30)
-    # 1 (failed) when the report fitted in the pipe before head left, else 141 (its output closed), as README says
+    # 1 (failed) when the report fitted in the pipe before head left, else 141 (its output closed) (docs/checking.md)
     assert done.returncode in (1, 141) and "FAIL" in out and done.stderr == "", (done.returncode, out, done.stderr)

@@ -283,7 +283,7 @@ def test_a_gradient_that_vanishes_where_forward_is_precise_enough_is_still_check
     assert report.ok and not report.tensors[0].skipped, str(report)
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (README, Measured): below x = -33 the formula's rounding stairs "
+@pytest.mark.xfail(strict=True, reason="known limit (docs/measured.md): below x = -33 the formula's rounding stairs "
                    "are wider than even 512x the first step (at -38 one stair spans 0.7 and forward's value is 77 % "
                    "off), so no step sees the function; the element is called wrong where 'not checked' is the truth")
 @pytest.mark.parametrize("x", [-36.0, -38.0])
@@ -291,7 +291,7 @@ def test_a_lossy_forward_whose_rounding_steps_are_wider_than_every_step(x):
     assert "not precise enough" in crux(check_layer(LossySwish(), np.array([[x]])))
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (README, Measured): a ripple finer than the first step whose "
+@pytest.mark.xfail(strict=True, reason="known limit (docs/measured.md): a ripple finer than the first step whose "
                    "amplitude is ~1e5 ulps of the output (1e-10 at L = 1e-8) looks like rounding noise to the ladder, "
                    "which stops at the band and puts it in the tolerance; a jump search per noisy element tells them "
                    "apart only against the local slope (against the function's, rounding stairs are a sawtooth "

@@ -99,7 +99,7 @@ def table(rows: list[tuple[str, str, bool, bool]], theirs: str) -> str:
 
 def test_side_by_side_with_torch_autograd_gradcheck(capsys):
     """Ours is right on every case of the zoo; torch's misses and false alarms are listed (``-s`` shows the
-    table the README quotes)."""
+    table docs/torch-jax.md quotes)."""
     rows = side_by_side()
     with capsys.disabled():
         print("\n" + table(rows, "torch.autograd.gradcheck (defaults)"))

@@ -98,6 +98,6 @@ def test_network_initialises_trainable_layers_and_keeps_the_one_argument_form():
 
 
 def test_fully_connected_mixed_dtypes_follow_numpy_promotion():
-    """float32 input with float64 weights gives float64 (numpy's promotion), as the README says."""
+    """float32 input with float64 weights gives float64 (numpy's promotion), as docs/layers.md says."""
     layer = FullyConnected(3, 2)
     assert layer.forward(np.ones((2, 3), dtype=np.float32)).dtype == np.float64
