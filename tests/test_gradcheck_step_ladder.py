@@ -420,6 +420,31 @@ def test_curved_layers_take_at_most_two_and_a_half_forwards_per_group():
         assert tensor.ok and tensor.evaluations <= 2.5 * groups + 1, (factory, tensor)
 
 
+class _Elementwise:
+    def __init__(self, f, df):
+        self.f, self.df = f, df
+
+    def forward(self, x):
+        self.x = x
+        return self.f(x)
+
+    def backward(self, e):
+        return e * self.df(self.x)
+
+
+@pytest.mark.parametrize("f, df", [(lambda x: np.sin(10 * x), lambda x: 10 * np.cos(10 * x)),
+                                   (lambda x: x ** 4, lambda x: 4 * x ** 3),
+                                   (lambda x: np.sin(100 * x), lambda x: 100 * np.cos(100 * x))],
+                         ids=["sin(10x)", "x^4", "sin(100x)"])
+def test_an_element_decisive_at_the_first_step_is_settled_there(f, df):
+    """A smooth function whose truncation error at the first step is far inside the rest of the tolerance
+    (sin(10x): h^2 |f'''| / 6 ~ 1e-8 against rtol |f'| ~ 1e-5) is settled at that step: no smaller step is
+    taken, whether or not a smaller one would shrink the truncation further (it cannot change the verdict)."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    tensor = check_layer(_Elementwise(f, df), x).tensors[0]
+    assert tensor.ok and tensor.refined == 0, tensor
+
+
 def test_float32_numbers_in_and_out_do_not_make_a_float64_layer_a_float32_one():
     """ReLU on integers returns float32 numbers; taking that for float32 computation widened the tolerance
     (then rtol 1e-3) and let a 1e-5 error through. Moving the inputs off float32 numbers tells the two apart."""
