@@ -25,10 +25,15 @@ from gradcheck.pictures import tensor_figure, write_html  # noqa: E402
 from tests import broken_layers as zoo  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
-HINTS = {"mean instead of sum": "hint_batch_mean", "sign flipped": "hint_sign",
-         "missing bias gradient": "hint_bias_row",
-         "transposed square weight gradient": "hint_transpose", "unmasked ReLU": "hint_missing_mask",
-         "diagonal-only softmax Jacobian": "hint_row_coupling", "single wrong element": "hint_single_element"}
+# the zoo case of each hint on failures.md, and the picture's name
+HINTS = {"mean instead of sum": "hint_batch_mean", "batch mean without 1/batch": "hint_batch_times",
+         "sign flipped": "hint_sign", "single wrong element": "hint_single_element",
+         "missing bias gradient": "hint_bias_row", "transposed square weight gradient": "hint_transpose",
+         "conv 2-D, weight gradient flipped": "hint_flipped_kernel",
+         "conv 2-D, weight gradient's spatial axes swapped": "hint_swapped_axes",
+         "strided conv 1-D, stride ignored in backward": "hint_stride_ignored", "unmasked ReLU": "hint_missing_mask",
+         "diagonal-only softmax Jacobian": "hint_row_coupling", "repeatable NaN in the gradient": "hint_nan",
+         "max copies the gradient to tied elements": "hint_ties"}
 NOTEBOOK_CELL = """import numpy as np
 from gradcheck import check_layer
 from tests.broken_layers import OneChannelConv
