@@ -124,3 +124,28 @@ def test_functional_pair_mistakes_are_named():
     assert "one gradient per input (x, w, b), got 2 values" in str(report)
     with pytest.raises(TypeError, match="forward takes 3 positional"):
         check_function(affine_forward, affine_backward, (6, 4), (4, 3), (3,), (1,))
+
+
+class _AffineDGrads:
+    """``params["W"]``, ``params["b"]`` with their gradients keyed ``grads["dW"]``, ``grads["db"]`` (a common
+    variant of CS231n's layout); ``wrong``: the weight gradient 1 % off."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        rng = np.random.default_rng(0)
+        self.params = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, e):
+        self.grads = {"dW": self.x.T @ e * (1.01 if self.wrong else 1.0), "db": e.sum(axis=0)}
+        return e @ self.params["W"].T
+
+
+def test_a_gradient_container_keyed_dw_pairs_with_its_parameters():
+    right = check_layer(_AffineDGrads(), (5, 4))
+    assert right.ok and [t.name for t in right.tensors] == ["input", "params.W", "params.b"], str(right)
+    wrong = check_layer(_AffineDGrads(wrong=True), (5, 4))
+    assert [t.name for t in wrong.tensors if not t.ok] == ["params.W"], str(wrong)

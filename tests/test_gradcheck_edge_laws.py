@@ -445,3 +445,31 @@ def test_the_largest_tolerance_shown_is_that_of_the_smooth_elements():
     x[0] = 0.0
     t = check_layer(ReLU(), x).tensors[0]
     assert t.kinks == 4 and 0 < t.max_tolerance < 1e-3, (t.kinks, t.max_tolerance)
+
+
+class _Sqrt32:
+    """sqrt computed in float32, refusing negative inputs, as a layer that checks its domain does;
+    ``factor`` scales its input gradient (1: right)."""
+
+    def __init__(self, factor: float = 1.0) -> None:
+        self.factor = factor
+
+    def forward(self, x):
+        if (x < 0).any():
+            raise ValueError("negative input")
+        self.y = np.sqrt(x.astype(np.float32))
+        return self.y
+
+    def backward(self, e):
+        return (self.factor * e / (2 * self.y)).astype(np.float32)
+
+
+def test_a_float32_layer_whose_domain_ends_within_one_value_of_the_input_is_checked():
+    """Below float64 the rounding an estimate carries is found by moving each element by its whole value; where
+    that move leaves forward's domain, every output counts toward the rounding (as in float64), and the check
+    goes on: the right layer passes, one 1 % off fails (float32 resolves about 1e-3 here)."""
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (4, 3)).astype(np.float32)
+    right = check_layer(_Sqrt32(), x)
+    assert right.ok and right.precision == "float32", str(right)
+    wrong = check_layer(_Sqrt32(1.01), x)
+    assert not wrong.ok and wrong.tensors[0].failed > 0, str(wrong)

@@ -52,6 +52,71 @@ def test_the_hints_read_both_ways_and_at_a_batch_of_one():
         assert tensor["one_sided"] == tensor["refined"] == tensor["kinks"] == tensor["evaluations"] == 0, tensor
 
 
+def test_a_layer_reversed_along_an_axis_of_two_is_named():
+    # the shortest axis a reversal can show on: two positions swapped
+    report = check_against(Reversed(), lambda x: x, (3, 2))
+    assert "the reference's reversed along axis 1" in (report.tensors[0].hint or ""), str(report)
+
+
+def test_atol_and_rtol_widen_the_tolerance_of_a_reference_check():
+    # every output off by 5e-4 of itself (1e-3 to 2e-3, for outputs 2 to 4): outside the default tolerance,
+    # inside atol=2e-3, and inside rtol=1e-3
+    shifted = lambda x: 2 * x + 5e-4 * np.abs(2 * x)       # noqa: E731 - a reference function
+    x = np.random.default_rng(0).uniform(1.0, 2.0, (3, 4))
+    assert not check_against(Doubled(), shifted, x).ok
+    assert check_against(Doubled(), shifted, x, atol=2e-3).tensors[0].ok
+    # the input gradient against the function's finite differences takes the same rtol: all of it passes
+    assert check_against(Doubled(), shifted, x, rtol=1e-3).ok
+
+
+def test_the_phase_is_set_on_the_layer_too():
+    # dropout in its testing phase is the identity; in training it draws a mask, which no reference matches
+    assert check_against(core.Dropout(0.5), lambda x: x, (4, 5), phase="test").ok
+
+
+def test_a_shift_along_an_axis_of_three_is_named():
+    report = check_against(Rolled(), lambda x: x, (2, 3))
+    assert "moved by one place along axis 1" in (report.tensors[0].hint or ""), str(report)
+
+
+def test_one_position_more_or_fewer_is_named_both_ways():
+    fewer = check_against(LastDropped(), lambda x: x, (2, 5))
+    more = check_against(core.ReLU(), lambda x: np.maximum(x, 0)[:, :-1], (2, 5))
+    assert "one position fewer along axis 1" in str(fewer), str(fewer)
+    assert "one position more along axis 1" in str(more), str(more)
+
+
+class Rolled:
+    """``y[:, i] = x[:, i + 1]``, cyclically."""
+
+    def forward(self, x):
+        return np.roll(x, -1, axis=1)
+
+    def backward(self, e):
+        return np.roll(e, 1, axis=1)
+
+
+class LastDropped:
+    """``y = x`` without its last column."""
+
+    def forward(self, x):
+        self.width = x.shape[1]
+        return x[:, :-1].copy()
+
+    def backward(self, e):
+        return np.concatenate([e, np.zeros((len(e), 1))], axis=1)
+
+
+class Reversed:
+    """``y = x`` with its last axis reversed."""
+
+    def forward(self, x):
+        return x[:, ::-1].copy()
+
+    def backward(self, e):
+        return e[:, ::-1].copy()
+
+
 class Doubled:
     """``y = 2 x``."""
 

@@ -104,3 +104,21 @@ def test_the_worst_list_of_a_failing_tensor_holds_its_failed_elements_only():
     assert [t.name for t in failing] == ["weights"] and failing[0].failed == 1, str(report)
     (worst,) = failing[0].worst
     assert worst.abs_error > worst.tolerance
+
+
+def test_the_invariants_name_the_element_that_breaks_a_law():
+    """The validator the suite holds every check to is itself held to its laws: a report whose element
+    (1, 2) passed with an error over its tolerance is named, at that element, and so is a summary that does
+    not match its elements."""
+    from gradcheck.report import invariants
+
+    report = check_layer(FullyConnected(4, 3), (5, 4))
+    assert invariants(report) == []
+    t = report.tensors[0]
+    e = t.elements
+    e.numeric[1, 2] = e.analytic[1, 2] + 10 * e.tolerance[1, 2]     # passed, yet 10x over its tolerance now
+    broken = invariants(report)
+    assert any("element (1, 2) passed away from a kink" in b for b in broken), broken
+    e.numeric[1, 2] = e.analytic[1, 2]
+    t.max_tolerance *= 2
+    assert any(b.startswith("input: max tol = ") for b in invariants(report)), invariants(report)
