@@ -144,3 +144,22 @@ def test_the_step_curve_of_a_tensor_the_report_lacks_names_the_tensors_it_has():
     report = check_layer(TanH(), (3, 2))
     with pytest.raises(ValueError, match=r"no tensor 'weights'.*\(tensors: input\)"):
         report.step_curve("weights", (0, 0))
+
+
+def test_the_step_marked_on_a_step_curve_scales_with_the_element_as_the_step_does():
+    """The check steps each element by h * max(|value|, 1) / 8^level: the marker of the step used follows
+    the same rule, so at one level an element of size 4 has its marker 4 times to the right of one of size 0.5."""
+    from tests.broken_layers import SignFlippedInput
+
+    x = np.array([[4.0, 0.5, -1.0, 2.0]] * 3)
+    report = check_layer(SignFlippedInput(4, 3), x)
+    e = report.tensors[0].elements
+    assert e.level[0, 0] == e.level[0, 1], e.level
+
+    def marker(index):
+        figure = report.plot_steps("input", index)
+        (line,) = [line for line in figure.axes[0].get_lines() if line.get_label().startswith("step used")]
+        return float(line.get_xdata()[0])
+
+    assert marker((0, 0)) / marker((0, 1)) == pytest.approx(4.0)
+    assert marker((0, 1)) == pytest.approx(report.step / 8.0 ** e.level[0, 1] / 2)

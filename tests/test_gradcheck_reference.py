@@ -74,6 +74,26 @@ def test_the_phase_is_set_on_the_layer_too():
     assert check_against(core.Dropout(0.5), lambda x: x, (4, 5), phase="test").ok
 
 
+def test_the_phase_is_set_before_the_layer_first_runs():
+    # a layer that, like torch's batch norm, refuses a batch of one in training: in its testing phase it is
+    # the identity (running statistics 0 and 1), and a batch of one is fine, from the very first forward
+    assert check_against(TrainingNeedsABatch(), lambda x: x, (1, 3), phase="test").ok
+
+
+class TrainingNeedsABatch:
+    testing_phase = False
+
+    def forward(self, x):
+        if not self.testing_phase and len(x) < 2:
+            raise ValueError("expected more than 1 value per channel when training")
+        return x if self.testing_phase else (x - x.mean(axis=0)) / x.std(axis=0)
+
+    def backward(self, e):
+        if self.testing_phase:
+            return e
+        raise NotImplementedError("only the testing phase is used here")
+
+
 def test_a_shift_along_an_axis_of_three_is_named():
     report = check_against(Rolled(), lambda x: x, (2, 3))
     assert "moved by one place along axis 1" in (report.tensors[0].hint or ""), str(report)
