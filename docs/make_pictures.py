@@ -32,6 +32,7 @@ HINTS = {"mean instead of sum": "hint_batch_mean", "batch mean without 1/batch":
          "conv 2-D, weight gradient flipped": "hint_flipped_kernel",
          "conv 2-D, weight gradient's spatial axes swapped": "hint_swapped_axes",
          "strided conv 1-D, stride ignored in backward": "hint_stride_ignored", "unmasked ReLU": "hint_missing_mask",
+         "bias gradient of the first batch row only": "hint_one_row",
          "diagonal-only softmax Jacobian": "hint_row_coupling", "repeatable NaN in the gradient": "hint_nan",
          "max copies the gradient to tied elements": "hint_ties"}
 NOTEBOOK_CELL = """import numpy as np

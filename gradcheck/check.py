@@ -42,6 +42,7 @@ from gradcheck.prepare import (
 )
 from gradcheck.progress import Progress
 from gradcheck.recorded import record_the_optimizer
+from gradcheck.diagnosis import one_row
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck, invariants
 from gradcheck.state import HeldState, held
 from gradcheck.supervisor import CheckTimedOut, run_limited
@@ -284,6 +285,20 @@ def _reused_sublayer_hints(target: Target, report: GradcheckReport, params: list
         t.hint = note if not t.hint else f"{note}; {t.hint}"
 
 
+def _one_row_hints(target: Target, report: GradcheckReport) -> None:
+    """A failing parameter added to the output (its numeric gradient is the upstream error
+    summed over the batch), whose analytic gradient is one batch row's share alone: the sum is missing."""
+    error = getattr(target, "error", None)
+    if error is None or np.ndim(error) < 2 or len(error) < 2:
+        return
+    for t in report.tensors:
+        if t.ok or t.elements is None or t.name == "input":
+            continue
+        hint = one_row(t.elements.analytic, t.elements.numeric, t.elements.tolerance, error)
+        if hint:
+            t.hint = hint if not t.hint else f"{hint}; {t.hint}"
+
+
 def _stale_parameters(target: Target, params: list, report: GradcheckReport, rng: np.random.Generator,
                       s: Settings) -> None:
     """Forward and backward follow a parameter that is rebound to a new array, as an optimizer step does
@@ -521,6 +536,7 @@ def _run(target: Target, report: GradcheckReport, rng: np.random.Generator, *, s
                                  for p in params if only is None or p.label in only]
 
         _finish(report, state, compare_at({}))
+        _one_row_hints(target, report)
         _reused_sublayer_hints(target, report, params)
         _stale_parameters(target, params, report, np.random.default_rng(1), s)
         if workers.failure:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["diagnose", "pattern"]
+__all__ = ["diagnose", "pattern", "one_row"]
 
 
 def _near(value: float, target: float, rel: float = 1e-3) -> bool:
@@ -37,8 +37,8 @@ def _ratio_hint(ratio: float, batch: int | None, where: str, factors: dict[str, 
 
 
 def _where(name: str, failed: np.ndarray) -> str | None:
-    """Where the errors are, when that is telling."""
-    if failed.sum() == 1:
+    """Where the errors are, when that is telling (one wrong element of one is not)."""
+    if failed.sum() == 1 and failed.size > 1:
         index = tuple(int(i) for i in np.argwhere(failed)[0])
         return f"a single element is wrong, at index {index}: an indexing slip (an off-by-one, a wrong index)?"
     if name.endswith("weights") and failed.ndim == 2 and failed.shape[0] > 1:
@@ -235,3 +235,32 @@ def pattern(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, toler
             elif np.all(ratio < 0):
                 parts.append("the sign differs at each")
     return ", ".join(parts)
+
+
+def one_row(analytic: np.ndarray, numeric: np.ndarray, tolerance: np.ndarray, error: np.ndarray) -> str | None:
+    """A parameter added to every row of the output (a bias: its numeric gradient is the upstream error
+    ``error``, batch first, summed over the batch and the axes the parameter is broadcast along) whose analytic
+    gradient is the share of a single batch row: the first's or the last's."""
+    shape = analytic.shape
+    if not shape or not np.isfinite(numeric).all():
+        return None
+    if error.shape[-len(shape):] == shape:              # a bias along the trailing axes: (D,) of (B, D)
+        axes = tuple(range(1, error.ndim - len(shape)))
+    elif len(shape) == 1 and error.shape[1] == shape[0]:    # a channel's bias: (C,) of (B, C, ...)
+        axes = tuple(range(2, error.ndim))
+    else:
+        return None
+    rows = error.sum(axis=axes) if axes else error           # (B, *shape): each row's share
+    if rows.shape[1:] != shape:
+        return None
+    def close(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool((np.abs(a - b) <= tolerance + 1e-9 * np.abs(b)).all())
+
+    if not close(numeric, rows.sum(axis=0)):
+        return None                                         # not a parameter added to the output
+    for b, which in ((0, "first"), (len(rows) - 1, "last")):
+        if close(analytic, rows[b]):
+            return (f"analytic is the {which} batch row's share alone (row {b} of the upstream error): the "
+                    f"gradient of a parameter added to every row is the error summed over the batch ({len(rows)} "
+                    "rows), a missing sum or a loop that keeps only one row?")
+    return None

@@ -1550,3 +1550,44 @@ BROKEN.update({
                                                          "weights", "axes 1 and 2 swapped"),
 })
 CORRECT.update({"strided conv 1-D": (StridedConv1D, (3, 11)), "conv 2-D, one output map": (KernelConv2D, (2, 2, 5, 5))})
+
+
+class OneRowShift(ScaleShift):
+    """gamma * x + beta whose beta gradient is one batch row's error, the sum over the batch missing (``row`` 0:
+    the first, -1: the last, as a loop that overwrites instead of adding leaves it)."""
+
+    def __init__(self, row: int = 0) -> None:
+        super().__init__()
+        self.row = row
+
+    def backward(self, e):
+        grad = super().backward(e)
+        self.gradient_beta = e[self.row].copy()
+        return grad
+
+
+class ConvBiasOneRow(KernelConv2D):
+    """KernelConv2D's one output map with a bias (shape (1,)) added everywhere; ``wrong``: its gradient is the
+    first sample's error summed over the map, the sum over the batch missing."""
+
+    def __init__(self, wrong: bool = True) -> None:
+        super().__init__()
+        self.bias, self.wrong = np.array([0.3]), wrong
+
+    def forward(self, x):
+        return (super().forward(x) + self.bias[0])[:, None]         # (B, 1, I, J)
+
+    def backward(self, e):
+        dx = super().backward(e[:, 0])
+        self.gradient_bias = (e[:1] if self.wrong else e).sum(axis=(0, 2, 3))
+        return dx
+
+
+BROKEN.update({
+    "bias gradient of the first batch row only": (OneRowShift, (6, 4), "beta", "the first batch row's share alone"),
+    "bias gradient of the last batch row only": (lambda: OneRowShift(-1), (6, 4), "beta",
+                                                 "the last batch row's share alone"),
+    "conv bias gradient of the first sample only": (ConvBiasOneRow, (3, 2, 5, 5), "bias",
+                                                    "the first batch row's share alone"),
+})
+CORRECT.update({"conv 2-D with a bias": (lambda: ConvBiasOneRow(wrong=False), (3, 2, 5, 5))})
