@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from gradcheck.analytic import analytic_pass
+from gradcheck.diagnosis import one_row
 from gradcheck.numeric import (
     DOMAIN_ERRORS,
     CountedReadout,
@@ -42,7 +43,6 @@ from gradcheck.prepare import (
 )
 from gradcheck.progress import Progress
 from gradcheck.recorded import record_the_optimizer
-from gradcheck.diagnosis import one_row
 from gradcheck.report import GradcheckReport, GradientCheckError, TensorCheck, invariants
 from gradcheck.state import HeldState, held
 from gradcheck.supervisor import CheckTimedOut, run_limited
