@@ -326,7 +326,8 @@ def invariants(report: GradcheckReport) -> list[str]:
 
 def _summary_laws(t: TensorCheck, e: ElementArrays, out: list[str]) -> None:
     """In full mode a tensor's summary is its elements': the largest error and tolerance are those of the
-    elements checked away from a kink, and each of those that passed is within its tolerance."""
+    elements checked away from a kink, ``refined`` counts those settled below the first step, and each element
+    checked away from a kink that passed is within its tolerance."""
     kink = np.zeros(e.checked.shape, dtype=bool) if e.kink is None else e.kink
     smooth = e.checked & ~kink
     with np.errstate(all="ignore"):
@@ -336,6 +337,9 @@ def _summary_laws(t: TensorCheck, e: ElementArrays, out: list[str]) -> None:
         value = float(np.nan_to_num(value, nan=np.inf))        # a NaN error (a NaN analytic value) is the worst
         if not (value == largest or abs(value - largest) <= 1e-12 * abs(largest)):
             out.append(f"{t.name}: {name} = {value:.6g}, but the elements checked away from a kink give {largest:.6g}")
+    refined = int((e.checked & (e.level > 0)).sum())
+    if t.refined != refined:
+        out.append(f"{t.name}: refined = {t.refined}, but {refined} checked elements were settled below the first step")
     passed = smooth & ~e.failed & np.isfinite(e.numeric)
     over = passed & ~(error <= e.tolerance * (1 + 1e-12))
     if over.any():

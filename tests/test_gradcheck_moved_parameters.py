@@ -177,3 +177,10 @@ def test_a_sub_layer_without_a_dict_beside_one_run_per_step_leaves_the_hint_inta
     assert [t.name for t in failing] == ["fc_y.weights"], str(report)
     assert "fc_y ran 5 times in one forward" in failing[0].hint
     assert any("fc_h has no __dict__" in w for w in report.warnings), report.warnings
+
+
+def test_a_sub_layer_run_twice_is_named_as_one_run_many_times():
+    # the fewest runs that make a last-call gradient differ from the sum: two steps
+    failing = [t for t in check_layer(StepwiseRNN(), (2, 3)).tensors if not t.ok]
+    assert [t.name for t in failing] == ["fc_y.weights"]
+    assert "fc_y ran 2 times in one forward" in failing[0].hint

@@ -163,3 +163,13 @@ def test_the_step_marked_on_a_step_curve_scales_with_the_element_as_the_step_doe
 
     assert marker((0, 0)) / marker((0, 1)) == pytest.approx(4.0)
     assert marker((0, 1)) == pytest.approx(report.step / 8.0 ** e.level[0, 1] / 2)
+
+
+def test_a_step_curve_runs_from_a_tenth_of_max_value_one_down():
+    """step_curve's documented grid: h from 1e-1 to 1e-14 of max(|value|, 1), 27 steps."""
+    x = np.array([[0.5, 3.0, -2.0]])
+    report = check_layer(TanH(), x)
+    for index, size in (((0, 0), 1.0), ((0, 1), 3.0), ((0, 2), 2.0)):
+        steps, errors = report.step_curve("input", index)
+        assert len(steps) == len(errors) == 27
+        assert steps[0] == pytest.approx(0.1 * size) and steps[-1] == pytest.approx(1e-14 * size)

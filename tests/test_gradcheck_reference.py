@@ -106,6 +106,48 @@ def test_one_position_more_or_fewer_is_named_both_ways():
     assert "one position more along axis 1" in str(more), str(more)
 
 
+def test_only_the_last_position_along_axis_one_is_named():
+    report = check_against(LastColumnDoubled(), lambda x: x, (3, 4))
+    assert "only the last position along axis 1 differs" in (report.tensors[0].hint or ""), str(report)
+
+
+def test_the_variance_hint_reads_both_ways():
+    from tests.reference_layers import VarianceBatchNorm
+
+    for layer, reference in ((VarianceBatchNorm(3), VarianceBatchNorm(3, wrong=False)),
+                             (VarianceBatchNorm(3, wrong=False), VarianceBatchNorm(3))):
+        report = check_against(layer, reference, (6, 3))
+        assert "for the batch n = 6" in str(report), str(report)
+
+
+def test_a_phase_asked_of_a_layer_without_one_is_warned_about_and_only_then():
+    without = check_against(Doubled(), Doubled(), (3, 4), phase="test")
+    assert any("has no testing_phase attribute" in w for w in without.warnings), without.warnings
+    with_phase = check_against(core.Dropout(0.5), lambda x: x, (3, 4), phase="test")
+    assert not any("testing_phase" in w for w in with_phase.warnings), with_phase.warnings
+
+
+def test_assert_matches_passes_its_settings_on():
+    shifted = lambda x: 2 * x * (1 + 5e-4)      # noqa: E731 - a reference function
+    with pytest.raises(GradientCheckError):
+        assert_matches(Doubled(), shifted, (3, 4))
+    assert assert_matches(Doubled(), shifted, (3, 4), rtol=1e-3).ok
+
+
+class LastColumnDoubled:
+    """``y = x``, its last column doubled."""
+
+    def forward(self, x):
+        y = x.copy()
+        y[:, -1] *= 2
+        return y
+
+    def backward(self, e):
+        g = e.copy()
+        g[:, -1] *= 2
+        return g
+
+
 class Rolled:
     """``y[:, i] = x[:, i + 1]``, cyclically."""
 

@@ -122,3 +122,10 @@ def test_the_invariants_name_the_element_that_breaks_a_law():
     e.numeric[1, 2] = e.analytic[1, 2]
     t.max_tolerance *= 2
     assert any(b.startswith("input: max tol = ") for b in invariants(report)), invariants(report)
+
+
+def test_check_loss_takes_its_label_by_keyword_as_documented():
+    p = np.full((4, 3), 1 / 3)
+    y = np.eye(3)[[0, 1, 2, 0]]
+    assert check_loss(CrossEntropyLoss(), prediction=p, label=y).ok
+    assert check_layer(layer=FullyConnected(4, 3), inputs=(5, 4)).ok
