@@ -147,6 +147,19 @@ def _non_finite_problem(output: np.ndarray) -> str | None:
             f"index {first}: {output[first]}; nothing can be checked there")
 
 
+WIDE_TOLERANCE = 0.01       # a pass within a tolerance over this share of the tensor's largest gradient is warned
+
+
+def _wide_passes(t: TensorCheck) -> int:
+    """How many elements passed away from a kink within a tolerance over :data:`WIDE_TOLERANCE` of the
+    tensor's largest gradient."""
+    e = t.elements
+    if e is None or not t.scale:
+        return 0
+    kink = np.zeros(e.checked.shape, dtype=bool) if e.kink is None else e.kink
+    return int((e.checked & ~e.failed & ~kink & (e.tolerance > WIDE_TOLERANCE * t.scale)).sum())
+
+
 def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck | None]) -> None:
     report.tensors.extend(c for c in checks if c is not None)
     verdicts = {t.name: t.ok for t in report.tensors}
@@ -170,6 +183,13 @@ def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck 
         if t.kinks:
             report.warnings.append(f"{t.name}: {t.kinks} element(s) lie within the step of a kink; there only "
                                    "'analytic lies between the one-sided slopes' is certified")
+        wide = _wide_passes(t)
+        if wide:
+            report.warnings.append(f"{t.name}: {wide} element(s) passed within a tolerance over "
+                                   f"{WIDE_TOLERANCE:.0%} of the tensor's largest gradient ({t.scale:.3g}): a "
+                                   "gradient wrong by less than that passes there. Forward rounds by more than the "
+                                   "step resolves (an output with a large offset, as 1e6 + 0.01 sin(x)): check it "
+                                   "where the outputs are smaller")
 
 
 _PILOT_SHARE, _PILOT_SECONDS, _PILOT_MOST = 0.05, 0.02, 32
