@@ -156,8 +156,7 @@ def _wide_passes(t: TensorCheck) -> int:
     e = t.elements
     if e is None or not t.scale:
         return 0
-    kink = np.zeros(e.checked.shape, dtype=bool) if e.kink is None else e.kink
-    return int((e.checked & ~e.failed & ~kink & (e.tolerance > WIDE_TOLERANCE * t.scale)).sum())
+    return int((e.smooth & ~e.failed & (e.tolerance > WIDE_TOLERANCE * t.scale)).sum())
 
 
 def _finish(report: GradcheckReport, state: HeldState, checks: list[TensorCheck | None]) -> None:

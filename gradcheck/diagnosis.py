@@ -61,11 +61,16 @@ def _shifted(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tole
             a = np.take(analytic, range(max(0, -shift), n - max(0, shift)), axis=axis)
             b = np.take(numeric, range(max(0, shift), n - max(0, -shift)), axis=axis)
             tol = np.take(tolerance, range(max(0, shift), n - max(0, -shift)), axis=axis)
-            if a.size >= 2 and (np.abs(a - b) <= tol + 1e-9 * np.abs(b)).all():
+            if a.size >= 2 and _close(a, b, tol).all():
                 return (f"analytic equals the numeric gradient moved by one place along axis {axis} (analytic[i] = "
                         f"numeric[i {'+' if shift > 0 else '-'} 1]): an off-by-one in padding or indexing "
                         "(padding that is right for odd kernels only?)")
     return None
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Where ``a`` equals ``b`` within ``tol`` (and the last digits of ``b``): the hints' one comparison."""
+    return np.abs(a - b) <= tol + 1e-9 * np.abs(b)
 
 
 def _same(a: np.ndarray, b: np.ndarray, tol: np.ndarray, failed: np.ndarray) -> bool:
@@ -74,7 +79,7 @@ def _same(a: np.ndarray, b: np.ndarray, tol: np.ndarray, failed: np.ndarray) -> 
     known = np.isfinite(b) & np.isfinite(tol)
     if not known[failed].all() or known.sum() < 2:
         return False
-    return bool((np.abs(a - b) <= tol + 1e-9 * np.abs(b))[known].all())
+    return bool(_close(a, b, tol)[known].all())
 
 
 def _reordered(analytic: np.ndarray, numeric: np.ndarray, failed: np.ndarray, tolerance: np.ndarray) -> str | None:
@@ -253,13 +258,10 @@ def one_row(analytic: np.ndarray, numeric: np.ndarray, tolerance: np.ndarray, er
     rows = error.sum(axis=axes) if axes else error           # (B, *shape): each row's share
     if rows.shape[1:] != shape:
         return None
-    def close(a: np.ndarray, b: np.ndarray) -> bool:
-        return bool((np.abs(a - b) <= tolerance + 1e-9 * np.abs(b)).all())
-
-    if not close(numeric, rows.sum(axis=0)):
+    if not _close(numeric, rows.sum(axis=0), tolerance).all():
         return None                                         # not a parameter added to the output
     for b, which in ((0, "first"), (len(rows) - 1, "last")):
-        if close(analytic, rows[b]):
+        if _close(analytic, rows[b], tolerance).all():
             return (f"analytic is the {which} batch row's share alone (row {b} of the upstream error): the "
                     f"gradient of a parameter added to every row is the error summed over the batch ({len(rows)} "
                     "rows), a missing sum or a loop that keeps only one row?")

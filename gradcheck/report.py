@@ -38,6 +38,11 @@ class ElementArrays:
     kink: np.ndarray | None = None      # bool: passed at a kink, between its one-sided slopes (None: no kinks)
 
     @property
+    def smooth(self) -> np.ndarray:
+        """Checked away from a kink: where the tolerance is the smooth one."""
+        return self.checked if self.kink is None else self.checked & ~self.kink
+
+    @property
     def badness(self) -> np.ndarray:
         """|analytic - numeric| / tolerance: above 1 fails; NaN where the element has no estimate."""
         with np.errstate(all="ignore"):
@@ -328,8 +333,7 @@ def _summary_laws(t: TensorCheck, e: ElementArrays, out: list[str]) -> None:
     """In full mode a tensor's summary is its elements': the largest error and tolerance are those of the
     elements checked away from a kink, ``refined`` counts those settled below the first step, and each element
     checked away from a kink that passed is within its tolerance."""
-    kink = np.zeros(e.checked.shape, dtype=bool) if e.kink is None else e.kink
-    smooth = e.checked & ~kink
+    smooth = e.smooth
     with np.errstate(all="ignore"):
         error = np.abs(e.analytic - e.numeric)
     for value, column, name in ((t.max_tolerance, e.tolerance, "max tol"), (t.max_abs_error, error, "max abs err")):

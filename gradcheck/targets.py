@@ -284,14 +284,7 @@ class LayerTarget(Target):
     def _layer_forward(self, x: np.ndarray) -> object:
         """The layer's forward, in the nnfs book's convention too: ``forward(inputs, training)`` (called with
         training=True, as before a backward), returning None with the result in ``self.output``."""
-        try:
-            out = self.layer.forward(x, *self._extra)
-        except (ValueError, IndexError) as error:
-            clue = width_clue(self.layer, x, error)
-            if clue is None:
-                raise
-            raise type(error)(f"{type(self.layer).__name__}.forward raised {type(error).__name__} on an input of "
-                              f"shape {x.shape}: {error}; {clue}") from error
+        out = self.layer.forward(x, *self._extra)
         if out is None and isinstance(getattr(self.layer, "output", None), np.ndarray):
             return self.layer.output
         return out
@@ -309,7 +302,16 @@ class LayerTarget(Target):
         self._hook = user if run is None else (lambda: (user(), run()))
 
     def output(self) -> np.ndarray:
-        y = self._forward(self.x.copy())
+        """Forward at the checked point, the first run of every check: a forward that raises there on a width
+        the layer says it does not take gets the width it takes added to the message."""
+        try:
+            y = self._forward(self.x.copy())
+        except (ValueError, IndexError) as error:
+            clue = width_clue(self.layer, self.x, error)
+            if clue is None:
+                raise
+            raise ValueError(f"{type(self.layer).__name__}.forward raised {type(error).__name__} on an input of "
+                             f"shape {self.x.shape}: {error}; {clue}") from error
         if self.error is None:
             self.error = self._rng.standard_normal(y.shape)
         return y
